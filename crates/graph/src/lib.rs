@@ -1,0 +1,15 @@
+//! The tinyforge intermediate representation (IR) of a neural network, and everything that can be
+//! known about it before it runs: shapes, cost (params, MACs, bytes), the memory plan (arena
+//! offsets) and whether it fits a device.
+//!
+//! The IR is deliberately close to TFLite's: NHWC activations, TFLite weight layouts
+//! (conv `[O, KH, KW, I]`, depthwise `[1, KH, KW, C]`, fully connected `[O, I]`), TFLite
+//! quantization parameters. So `.tflite` files map to it without transposes, and trained float
+//! models export to it directly. Neighbours: `tinyforge-tflite` reads and writes it,
+//! `tinyforge-runtime` executes it, `tinyforge-train` exports to it.
+
+pub mod error;
+pub mod ir;
+
+pub use error::{GraphError, GraphResult};
+pub use ir::*;

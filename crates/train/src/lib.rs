@@ -1,0 +1,1 @@
+//! tinyforge-train
