@@ -164,20 +164,45 @@ pub enum Op {
     FullyConnected(FullyConnectedOptions),
     AveragePool2d(Pool2dOptions),
     MaxPool2d(Pool2dOptions),
-    Add { activation: Activation },
-    Mul { activation: Activation },
+    Add {
+        activation: Activation,
+    },
+    Mul {
+        activation: Activation,
+    },
     Reshape,
-    Squeeze { dims: Vec<i32> },
-    Softmax { beta: f32 },
+    Squeeze {
+        dims: Vec<i32>,
+    },
+    Softmax {
+        beta: f32,
+    },
     Logistic,
     Tanh,
     Relu,
     Relu6,
     Pad,
-    Concatenation { axis: i32, activation: Activation },
-    Mean { keep_dims: bool },
+    Concatenation {
+        axis: i32,
+        activation: Activation,
+    },
+    Mean {
+        keep_dims: bool,
+    },
     Quantize,
     Dequantize,
+    /// A CONV_2D whose output feeds only a residual ADD, fused by the planner (never read from
+    /// files). Inputs: `[input, filter, bias, skip]`; the output is written in place over `skip`
+    /// (the planner gives both the same arena offset). Each element is computed exactly as the
+    /// unfused pair would: the conv's int8 result (quantized as `conv_out`, a tensor kept for its
+    /// quantization parameters but never materialised), then the ADD with `skip`, so results stay
+    /// bit-exact. `conv_is_first` keeps the ADD's operand order.
+    Conv2dAdd {
+        conv: Conv2dOptions,
+        conv_out: TensorId,
+        conv_is_first: bool,
+        add_activation: Activation,
+    },
 }
 
 impl Op {
@@ -203,6 +228,7 @@ impl Op {
             Op::Mean { .. } => "MEAN",
             Op::Quantize => "QUANTIZE",
             Op::Dequantize => "DEQUANTIZE",
+            Op::Conv2dAdd { .. } => "CONV_2D+ADD",
         }
     }
 }

@@ -11,6 +11,9 @@
 #![cfg_attr(not(test), no_std)]
 
 pub mod fixedpoint;
+pub mod shape;
+
+pub use shape::Shape4;
 
 /// Why a kernel refused to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
