@@ -7,9 +7,21 @@
 //! quantization parameters. So `.tflite` files map to it without transposes, and trained float
 //! models export to it directly. Neighbours: `tinyforge-tflite` reads and writes it,
 //! `tinyforge-runtime` executes it, `tinyforge-train` exports to it.
+//!
+//! Modules, in pipeline order: [`ir`] (types) → [`validate`] / [`shape`] (checks, shape
+//! inference) → [`cost`] (params, MACs, bytes).
 
+pub mod build;
+pub mod cost;
 pub mod error;
 pub mod ir;
+pub mod shape;
+pub mod validate;
 
+#[cfg(test)]
+mod testutil;
+
+pub use cost::{graph_cost, layerwise_floor, GraphCost, NodeCost};
 pub use error::{GraphError, GraphResult};
 pub use ir::*;
+pub use validate::validate;
