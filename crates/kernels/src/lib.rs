@@ -10,7 +10,9 @@
 //! a shape or buffer-size mismatch is a [`KernelError`].
 #![cfg_attr(not(test), no_std)]
 
+pub mod conv;
 pub mod fixedpoint;
+pub mod padding;
 pub mod shape;
 
 pub use shape::Shape4;

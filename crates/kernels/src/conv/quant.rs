@@ -1,0 +1,200 @@
+//! Prepare-time quantization helpers shared by conv, depthwise, fully connected and pools.
+//!
+//! These reproduce TFLite Micro's `kernel_util.cc`: `CalculateActivationRangeQuantized` (the
+//! fused-activation bounds are quantized in **f32**, `zp + (int)round(x / scale)`, exactly as
+//! TFLM's `Quantize` lambda does), `CalculateActivationRange` for float, and
+//! `PopulateConvolutionQuantizationParams` (per-channel `effective_scale =
+//! (double)input_scale · (double)filter_scale[c] / (double)output_scale`, then
+//! `QuantizeMultiplier`). They run once
+//! per op in the runtime or the code generator, never inside a kernel loop.
+
+use crate::fixedpoint::quantize_multiplier;
+use crate::{KernelError, KernelResult};
+
+/// TFLite's fused activation of conv-like and arithmetic ops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FusedActivation {
+    #[default]
+    None,
+    Relu,
+    /// Clamp to [−1, 1].
+    ReluN1To1,
+    Relu6,
+}
+
+/// `std::round` on f32 (half away from zero) without libm; exact for every f32.
+fn round_f32(x: f32) -> f32 {
+    // Beyond 2^23 every f32 is already an integer (and NaN/inf pass through).
+    if x.is_nan() || x.abs() >= 8_388_608.0 {
+        return x;
+    }
+    let t = x as i32 as f32;
+    let frac = x - t; // exact: both operands are below 2^23 in magnitude
+    if frac >= 0.5 {
+        t + 1.0
+    } else if frac <= -0.5 {
+        t - 1.0
+    } else {
+        t
+    }
+}
+
+/// TFLM's `Quantize(scale, zero_point, f)`: errors where TFLM's `TF_LITE_ENSURE` fails.
+fn quantize_bound(scale: f32, zero_point: i32, f: f32) -> Result<i32, KernelError> {
+    let tmp = round_f32(f / scale);
+    if !(tmp >= i32::MIN as f32 && tmp <= i32::MAX as f32) {
+        return Err(KernelError::BadParams);
+    }
+    // `i32::MAX as f32` rounds up to 2^31, so the cast saturates exactly where C++ would be UB.
+    zero_point
+        .checked_add(tmp as i32)
+        .ok_or(KernelError::BadParams)
+}
+
+/// `CalculateActivationRangeQuantized` for an output of integer range `[qmin, qmax]`.
+pub fn activation_range_quantized(
+    activation: FusedActivation,
+    output_scale: f32,
+    output_zero_point: i32,
+    qmin: i32,
+    qmax: i32,
+) -> Result<(i32, i32), KernelError> {
+    let q = |f: f32| quantize_bound(output_scale, output_zero_point, f);
+    Ok(match activation {
+        FusedActivation::None => (qmin, qmax),
+        FusedActivation::Relu => (qmin.max(q(0.0)?), qmax),
+        FusedActivation::Relu6 => (qmin.max(q(0.0)?), qmax.min(q(6.0)?)),
+        FusedActivation::ReluN1To1 => (qmin.max(q(-1.0)?), qmax.min(q(1.0)?)),
+    })
+}
+
+/// Activation range of an int8 output: `activation_range_quantized` over `[-128, 127]`.
+pub fn activation_range_s8(
+    activation: FusedActivation,
+    output_scale: f32,
+    output_zero_point: i32,
+) -> Result<(i32, i32), KernelError> {
+    activation_range_quantized(activation, output_scale, output_zero_point, -128, 127)
+}
+
+/// TFLite's float `CalculateActivationRange`.
+pub fn activation_range_f32(activation: FusedActivation) -> (f32, f32) {
+    match activation {
+        FusedActivation::None => (f32::MIN, f32::MAX),
+        FusedActivation::Relu => (0.0, f32::MAX),
+        FusedActivation::Relu6 => (0.0, 6.0),
+        FusedActivation::ReluN1To1 => (-1.0, 1.0),
+    }
+}
+
+/// `PopulateConvolutionQuantizationParams`: one Q31 multiplier and shift per output channel.
+///
+/// `filter_scales` has one entry (per-tensor weights, broadcast to every channel) or one per
+/// channel; `multipliers` and `shifts` are the caller's storage, one slot per output channel.
+/// Scales must be positive and finite (TFLM asserts the same).
+pub fn populate_multipliers(
+    input_scale: f32,
+    filter_scales: &[f32],
+    output_scale: f32,
+    multipliers: &mut [i32],
+    shifts: &mut [i32],
+) -> KernelResult {
+    let channels = multipliers.len();
+    if shifts.len() != channels
+        || channels == 0
+        || !(filter_scales.len() == 1 || filter_scales.len() == channels)
+    {
+        return Err(KernelError::BadParams);
+    }
+    let ok = |s: f32| s.is_finite() && s > 0.0;
+    if !ok(input_scale) || !ok(output_scale) {
+        return Err(KernelError::BadParams);
+    }
+    let per_channel = filter_scales.len() == channels;
+    for c in 0..channels {
+        let fs = filter_scales[if per_channel { c } else { 0 }];
+        // TFLM accepts a zero weight scale (an all-zero channel) and yields multiplier 0.
+        if !(fs.is_finite() && fs >= 0.0) {
+            return Err(KernelError::BadParams);
+        }
+        let effective = input_scale as f64 * fs as f64 / output_scale as f64;
+        let (m, s) = quantize_multiplier(effective);
+        multipliers[c] = m;
+        shifts[c] = s;
+    }
+    Ok(())
+}
+
+/// Requantize one int32 accumulator to an int8 output exactly as TFLM's conv-like kernels do:
+/// `MultiplyByQuantizedMultiplier`, add the output zero point, clamp.
+#[inline(always)]
+pub fn requantize_s8(
+    acc: i32,
+    multiplier: i32,
+    shift: i32,
+    output_offset: i32,
+    min: i32,
+    max: i32,
+) -> i8 {
+    let v = crate::fixedpoint::multiply_by_quantized_multiplier(acc, multiplier, shift)
+        .wrapping_add(output_offset);
+    v.clamp(min, max) as i8
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_is_half_away_from_zero() {
+        assert_eq!(round_f32(2.5), 3.0);
+        assert_eq!(round_f32(-2.5), -3.0);
+        assert_eq!(round_f32(2.4999), 2.0);
+        assert_eq!(round_f32(-0.4), 0.0);
+        assert_eq!(round_f32(1e10), 1e10);
+        for i in -2000..2000 {
+            let x = i as f32 * 0.173;
+            assert_eq!(round_f32(x), x.round(), "{x}");
+        }
+    }
+
+    #[test]
+    fn relu6_range_quantizes_in_f32() {
+        // scale 6/255, zp −128: relu6 upper bound is −128 + round(255) = 127.
+        let (lo, hi) = activation_range_s8(FusedActivation::Relu6, 6.0 / 255.0, -128).unwrap();
+        assert_eq!((lo, hi), (-128, 127));
+        // A wider scale keeps relu6 inside the int8 range.
+        let (lo, hi) = activation_range_s8(FusedActivation::Relu6, 0.1, -10).unwrap();
+        assert_eq!((lo, hi), (-10, 50));
+        let (lo, hi) = activation_range_s8(FusedActivation::Relu, 0.1, 5).unwrap();
+        assert_eq!((lo, hi), (5, 127));
+        let (lo, hi) = activation_range_s8(FusedActivation::ReluN1To1, 0.01, 0).unwrap();
+        assert_eq!((lo, hi), (-100, 100));
+        assert_eq!(
+            activation_range_s8(FusedActivation::None, 0.01, 3).unwrap(),
+            (-128, 127)
+        );
+        // A huge bound (tiny scale) is out of int32 range: TFLM refuses, so do we.
+        assert!(activation_range_s8(FusedActivation::Relu6, 1e-30, 0).is_err());
+    }
+
+    #[test]
+    fn multipliers_are_per_channel_or_broadcast() {
+        let mut m = [0i32; 3];
+        let mut s = [0i32; 3];
+        populate_multipliers(0.5, &[0.25, 0.5, 1.0], 0.25, &mut m, &mut s).unwrap();
+        // effective scales 0.5, 1.0, 2.0
+        assert_eq!(m, [1 << 30; 3]);
+        assert_eq!(s, [0, 1, 2]);
+        populate_multipliers(0.5, &[0.25], 0.25, &mut m, &mut s).unwrap();
+        assert_eq!(s, [0, 0, 0]);
+        assert_eq!(
+            populate_multipliers(0.5, &[0.25, 0.5], 0.25, &mut m, &mut s),
+            Err(KernelError::BadParams)
+        );
+        assert_eq!(
+            populate_multipliers(0.0, &[0.25], 0.25, &mut m, &mut s),
+            Err(KernelError::BadParams)
+        );
+    }
+}
