@@ -11,6 +11,7 @@
 #![cfg_attr(not(test), no_std)]
 
 pub mod conv;
+pub mod depthwise;
 pub mod fixedpoint;
 pub mod padding;
 pub mod shape;
