@@ -14,7 +14,9 @@
 pub mod build;
 pub mod cost;
 pub mod error;
+pub mod fuse;
 pub mod ir;
+pub mod plan;
 pub mod shape;
 pub mod validate;
 
@@ -24,4 +26,5 @@ mod testutil;
 pub use cost::{graph_cost, layerwise_floor, GraphCost, NodeCost};
 pub use error::{GraphError, GraphResult};
 pub use ir::*;
+pub use plan::{plan, plan_default, Plan, PlanOptions};
 pub use validate::validate;
