@@ -686,6 +686,14 @@ fn weights_dtypes(
 ) -> GraphResult<()> {
     match x.dtype {
         DType::F32 => {
+            if matches!(w.dtype, DType::I8 | DType::I4) {
+                return Err(c.node_err(format!(
+                    "hybrid op (float32 input, {} weights `{}`) is not supported, as in TFLite \
+                     Micro: quantize the whole model or store float weights",
+                    w.dtype.name(),
+                    w.name
+                )));
+            }
             c.dtype_in(w, "weights", &[DType::F32])?;
             c.dtype_in(out, "output", &[DType::F32])?;
             if let Some(b) = bias {
