@@ -13,6 +13,7 @@
 pub mod conv;
 pub mod depthwise;
 pub mod fixedpoint;
+pub mod fully_connected;
 pub mod padding;
 pub mod shape;
 
