@@ -15,6 +15,7 @@ pub mod depthwise;
 pub mod fixedpoint;
 pub mod fully_connected;
 pub mod padding;
+pub mod pooling;
 pub mod shape;
 
 pub use shape::Shape4;
