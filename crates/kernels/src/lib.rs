@@ -10,12 +10,18 @@
 //! a shape or buffer-size mismatch is a [`KernelError`].
 #![cfg_attr(not(test), no_std)]
 
+pub mod activation;
 pub mod conv;
 pub mod depthwise;
+pub mod elementwise;
 pub mod fixedpoint;
 pub mod fully_connected;
+pub mod gemmlowp;
+pub mod movement;
 pub mod padding;
 pub mod pooling;
+pub mod quantize;
+pub mod reduce;
 pub mod shape;
 
 pub use shape::Shape4;

@@ -1,0 +1,167 @@
+"""Generate bit-exact reference fixtures for tinyforge's int8 kernels.
+
+Each case is a one-operator int8 model built with the TensorFlow Lite converter
+(full-integer quantization from a representative dataset) and run by the
+TFLite Micro interpreter. The fixture records the quantization parameters the
+converter chose, the int8 inputs and TFLM's int8 output, in a line-based text
+format that the Rust tests parse without dependencies:
+
+    case <name>
+    <key> <values...>        # f32 values are written as their u32 bit patterns
+    end
+
+Run:  /work/venv-tf/bin/python tools/gen_ref/gen_ref.py crates/kernels/tests/fixtures
+"""
+import os
+import sys
+import zlib
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from tflite_micro.python.tflite_micro import runtime  # noqa: E402
+
+
+
+def f32_bits(x):
+    return int(np.array(x, dtype=np.float32).view(np.uint32))
+
+
+def convert(fn, specs, ranges, rng):
+    def rep():
+        for _ in range(64):
+            yield [
+                rng.uniform(lo, hi, size=s.shape).astype(np.float32)
+                for s, (lo, hi) in zip(specs, ranges)
+            ]
+
+    conv = tf.lite.TFLiteConverter.from_concrete_functions(
+        [tf.function(fn, input_signature=specs).get_concrete_function()]
+    )
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    conv.representative_dataset = rep
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    conv.inference_input_type = tf.int8
+    conv.inference_output_type = tf.int8
+    return conv.convert()
+
+
+def op_names(model):
+    interp = tf.lite.Interpreter(model_content=model)
+    return [d["op_name"] for d in interp._get_ops_details()]
+
+
+def run_case(out, name, fn, specs, ranges, extra=None, n_runs=1):
+    # Seeded per case so regenerating one file reproduces the committed data exactly.
+    rng = np.random.default_rng(zlib.crc32(name.encode()))
+    model = convert(fn, specs, ranges, rng)
+    ops = op_names(model)
+    interp = runtime.Interpreter.from_bytes(model, arena_size=256 * 1024)
+    lines = [f"case {name}", "ops " + " ".join(ops)]
+    for k, v in (extra or {}).items():
+        lines.append(f"{k} {v}")
+    for i, s in enumerate(specs):
+        d = interp.get_input_details(i)
+        q = d["quantization_parameters"]
+        lines.append(f"in{i}_shape " + " ".join(str(x) for x in s.shape))
+        lines.append(f"in{i}_scale {f32_bits(q['scales'][0])}")
+        lines.append(f"in{i}_zp {int(q['zero_points'][0])}")
+    d = interp.get_output_details(0)
+    q = d["quantization_parameters"]
+    lines.append("out_shape " + " ".join(str(x) for x in d["shape"]))
+    lines.append(f"out_scale {f32_bits(q['scales'][0])}")
+    lines.append(f"out_zp {int(q['zero_points'][0])}")
+    for r in range(n_runs):
+        for i, s in enumerate(specs):
+            x = rng.integers(-128, 128, size=s.shape, dtype=np.int64).astype(np.int8)
+            if r == 0 and x.size >= 2:
+                flat = x.reshape(-1)
+                flat[0], flat[1] = -128, 127  # always exercise the extremes
+            interp.set_input(x, i)
+            lines.append(f"run{r}_in{i} " + " ".join(str(v) for v in x.reshape(-1)))
+        interp.invoke()
+        y = interp.get_output(0)
+        lines.append(f"run{r}_out " + " ".join(str(v) for v in y.reshape(-1)))
+    lines.append(f"runs {n_runs}")
+    lines.append("end")
+    out.write("\n".join(lines) + "\n")
+    print(name, ops, file=sys.stderr)
+
+
+def spec(*shape):
+    return tf.TensorSpec(shape, tf.float32)
+
+
+def gen_add(out):
+    run_case(out, "add_same", lambda a, b: a + b, [spec(1, 4, 4, 3), spec(1, 4, 4, 3)],
+             [(-3, 2), (-0.5, 1.5)], n_runs=3)
+    run_case(out, "add_bcast_c", lambda a, b: a + b, [spec(1, 4, 4, 3), spec(1, 1, 1, 3)],
+             [(-1, 1), (-4, 4)], n_runs=2)
+    run_case(out, "add_bcast_hw", lambda a, b: a + b, [spec(1, 4, 1, 3), spec(1, 1, 5, 1)],
+             [(-1, 2), (-2, 0.5)], n_runs=2)
+    run_case(out, "add_scalar", lambda a, b: a + b, [spec(2, 3, 2, 4), spec(1)],
+             [(-6, 6), (0, 3)], n_runs=2)
+    run_case(out, "add_relu", lambda a, b: tf.nn.relu(a + b), [spec(1, 3, 3, 8), spec(1, 3, 3, 8)],
+             [(-2, 2), (-2, 2)], n_runs=2)
+    run_case(out, "add_relu6", lambda a, b: tf.nn.relu6(a + b), [spec(1, 3, 3, 8), spec(1, 3, 3, 8)],
+             [(-8, 8), (-8, 8)], n_runs=2)
+
+
+def gen_mul(out):
+    run_case(out, "mul_same", lambda a, b: a * b, [spec(1, 4, 4, 3), spec(1, 4, 4, 3)],
+             [(-3, 2), (-0.5, 1.5)], n_runs=3)
+    run_case(out, "mul_bcast_c", lambda a, b: a * b, [spec(1, 4, 4, 3), spec(1, 1, 1, 3)],
+             [(-1, 1), (-4, 4)], n_runs=2)
+    run_case(out, "mul_bcast_hw", lambda a, b: a * b, [spec(2, 4, 1, 3), spec(1, 1, 5, 1)],
+             [(-1, 2), (-2, 0.5)], n_runs=2)
+    run_case(out, "mul_relu", lambda a, b: tf.nn.relu(a * b), [spec(1, 3, 3, 8), spec(1, 3, 3, 8)],
+             [(-2, 2), (-2, 2)], n_runs=2)
+
+
+def gen_softmax(out):
+    run_case(out, "softmax_10", lambda a: tf.nn.softmax(a), [spec(1, 10)], [(-5, 5)], n_runs=4)
+    run_case(out, "softmax_12x3", lambda a: tf.nn.softmax(a), [spec(3, 12)], [(-20, 10)], n_runs=3)
+    run_case(out, "softmax_narrow", lambda a: tf.nn.softmax(a), [spec(2, 7)], [(-0.3, 0.3)], n_runs=3)
+    run_case(out, "softmax_4d", lambda a: tf.nn.softmax(a), [spec(1, 2, 2, 33)], [(-60, 40)], n_runs=2)
+
+
+def gen_logistic_tanh(out):
+    for lo, hi, tag in [(-8, 8, "wide"), (-1, 3, "narrow"), (-40, 40, "huge")]:
+        run_case(out, f"logistic_{tag}", lambda a: tf.math.sigmoid(a), [spec(1, 256)], [(lo, hi)], n_runs=2)
+        run_case(out, f"tanh_{tag}", lambda a: tf.math.tanh(a), [spec(1, 256)], [(lo, hi)], n_runs=2)
+
+
+def gen_mean(out):
+    run_case(out, "mean_hw", lambda a: tf.reduce_mean(a, axis=[1, 2], keepdims=True),
+             [spec(1, 5, 5, 8)], [(-3, 5)], extra={"axes": "1 2"}, n_runs=3)
+    run_case(out, "mean_hw_big", lambda a: tf.reduce_mean(a, axis=[1, 2], keepdims=True),
+             [spec(2, 7, 6, 4)], [(-1, 1)], extra={"axes": "1 2"}, n_runs=2)
+    run_case(out, "mean_c", lambda a: tf.reduce_mean(a, axis=[3], keepdims=True),
+             [spec(1, 3, 4, 6)], [(-3, 5)], extra={"axes": "3"}, n_runs=2)
+    run_case(out, "mean_w", lambda a: tf.reduce_mean(a, axis=[2], keepdims=True),
+             [spec(1, 3, 4, 6)], [(-3, 5)], extra={"axes": "2"}, n_runs=2)
+
+
+def gen_relu(out):
+    run_case(out, "relu", lambda a: tf.nn.relu(a), [spec(1, 4, 4, 4)], [(-3, 5)], n_runs=2)
+    run_case(out, "relu6", lambda a: tf.nn.relu6(a), [spec(1, 4, 4, 4)], [(-3, 9)], n_runs=2)
+
+
+def main():
+    outdir = sys.argv[1]
+    gens = {
+        "add": gen_add,
+        "mul": gen_mul,
+        "softmax": gen_softmax,
+        "logistic_tanh": gen_logistic_tanh,
+        "mean": gen_mean,
+        "relu": gen_relu,
+    }
+    only = sys.argv[2:] or list(gens)
+    for name in only:
+        with open(os.path.join(outdir, f"{name}.txt"), "w") as f:
+            gens[name](f)
+
+
+if __name__ == "__main__":
+    main()
