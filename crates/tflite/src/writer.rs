@@ -1,0 +1,335 @@
+//! [`Graph`] → `.tflite` bytes that LiteRT and TFLite Micro load.
+//!
+//! Layout follows what the TFLite converter writes: schema version 3, file identifier `TFL3`,
+//! buffer 0 empty (every activation points at it), one buffer per constant tensor, operator
+//! codes with both `deprecated_builtin_code` (clamped to 127) and `builtin_code`, one options
+//! table per op, per-tensor or per-channel quantization. A fused `Conv2dAdd` node is written as
+//! the CONV_2D and ADD it stands for (its `conv_out` tensor becomes a real tensor again), so
+//! any runtime can load the file. The graph is checked first: bad indices or inconsistent
+//! constants are a [`TfliteError::Write`], never a panic or a file that fails to load.
+
+use flatbuffers::{FlatBufferBuilder, WIPOffset};
+use tinyforge_graph::{Graph, Op, Tensor, TensorId};
+
+use crate::ops;
+use crate::reader::{type_code, zero_point_range};
+use crate::schema::{builtin, field, vt, FILE_IDENTIFIER, SCHEMA_VERSION};
+use crate::TfliteError;
+
+type Result<T> = std::result::Result<T, TfliteError>;
+
+/// A node as written: one TFLite operator.
+struct FlatNode {
+    op: Op,
+    inputs: Vec<Option<TensorId>>,
+    outputs: Vec<TensorId>,
+}
+
+fn err(msg: impl Into<String>) -> TfliteError {
+    TfliteError::Write(msg.into())
+}
+
+/// Serialises `graph` as a `.tflite` flatbuffer.
+pub fn write(graph: &Graph) -> Result<Vec<u8>> {
+    let nodes = flatten(graph)?;
+    check(graph, &nodes)?;
+
+    let mut fbb = FlatBufferBuilder::with_capacity(
+        graph
+            .tensors
+            .iter()
+            .filter_map(|t| t.data.as_ref().map(Vec::len))
+            .sum::<usize>()
+            + 4096,
+    );
+
+    // Buffers: 0 is the empty sentinel, then one per constant.
+    let mut buffers = vec![empty_buffer(&mut fbb)];
+    let mut buffer_of = vec![0u32; graph.tensors.len()];
+    for (i, t) in graph.tensors.iter().enumerate() {
+        if let Some(data) = &t.data {
+            let v = fbb.create_vector(data);
+            let start = fbb.start_table();
+            fbb.push_slot_always(vt(field::buffer::DATA), v);
+            buffers.push(fbb.end_table(start));
+            buffer_of[i] = u32::try_from(buffers.len() - 1).map_err(|_| err("too many buffers"))?;
+        }
+    }
+
+    let tensors: Vec<_> = graph
+        .tensors
+        .iter()
+        .zip(&buffer_of)
+        .map(|(t, &b)| write_tensor(&mut fbb, t, b))
+        .collect::<Result<_>>()?;
+
+    let mut codes: Vec<(i32, i32)> = Vec::new();
+    let mut operators = Vec::with_capacity(nodes.len());
+    for n in &nodes {
+        let code = ops::builtin_code(&n.op).ok_or_else(|| err("unexpected fused op"))?;
+        let dtype_of =
+            |id: Option<&Option<usize>>| id.copied().flatten().map(|i| graph.tensors[i].dtype);
+        let version = ops::op_version(
+            &n.op,
+            dtype_of(n.inputs.first()),
+            n.outputs.first().map(|&o| graph.tensors[o].dtype),
+        );
+        let opcode_index = match codes.iter().position(|&c| c == (code, version)) {
+            Some(i) => i,
+            None => {
+                codes.push((code, version));
+                codes.len() - 1
+            }
+        };
+        let out_shape = n
+            .outputs
+            .first()
+            .map_or(&[][..], |&o| &graph.tensors[o].shape[..]);
+        let (opt_type, opt) = ops::write_options(&mut fbb, &n.op, out_shape)?;
+        let ins: Vec<i32> = n
+            .inputs
+            .iter()
+            .map(|i| i.map_or(-1, |i| i as i32))
+            .collect();
+        let outs: Vec<i32> = n.outputs.iter().map(|&i| i as i32).collect();
+        let ins = fbb.create_vector(&ins);
+        let outs = fbb.create_vector(&outs);
+        use field::operator::*;
+        let start = fbb.start_table();
+        fbb.push_slot::<u32>(vt(OPCODE_INDEX), opcode_index as u32, 0);
+        fbb.push_slot_always(vt(INPUTS), ins);
+        fbb.push_slot_always(vt(OUTPUTS), outs);
+        if let Some(opt) = opt {
+            fbb.push_slot_always(vt(BUILTIN_OPTIONS), opt);
+            fbb.push_slot_always::<u8>(vt(BUILTIN_OPTIONS_TYPE), opt_type);
+        }
+        operators.push(fbb.end_table(start));
+    }
+
+    let codes: Vec<_> = codes
+        .iter()
+        .map(|&(code, version)| {
+            use field::opcode::*;
+            let start = fbb.start_table();
+            fbb.push_slot_always::<i32>(vt(BUILTIN_CODE), code);
+            fbb.push_slot_always::<i32>(vt(VERSION), version);
+            fbb.push_slot_always::<i8>(
+                vt(DEPRECATED_BUILTIN_CODE),
+                code.min(builtin::PLACEHOLDER_FOR_GREATER_OP_CODES) as i8,
+            );
+            fbb.end_table(start)
+        })
+        .collect();
+
+    let subgraph = {
+        use field::subgraph::*;
+        let tensors = fbb.create_vector(&tensors);
+        let inputs: Vec<i32> = graph.inputs.iter().map(|&i| i as i32).collect();
+        let outputs: Vec<i32> = graph.outputs.iter().map(|&i| i as i32).collect();
+        let inputs = fbb.create_vector(&inputs);
+        let outputs = fbb.create_vector(&outputs);
+        let operators = fbb.create_vector(&operators);
+        let name = fbb.create_string(&graph.name);
+        let start = fbb.start_table();
+        fbb.push_slot_always(vt(TENSORS), tensors);
+        fbb.push_slot_always(vt(INPUTS), inputs);
+        fbb.push_slot_always(vt(OUTPUTS), outputs);
+        fbb.push_slot_always(vt(OPERATORS), operators);
+        fbb.push_slot_always(vt(NAME), name);
+        fbb.end_table(start)
+    };
+
+    let model = {
+        use field::model::*;
+        let codes = fbb.create_vector(&codes);
+        let subgraphs = fbb.create_vector(&[subgraph]);
+        let description = fbb.create_string("tinyforge");
+        let buffers = fbb.create_vector(&buffers);
+        let start = fbb.start_table();
+        fbb.push_slot_always::<u32>(vt(VERSION), SCHEMA_VERSION);
+        fbb.push_slot_always(vt(OPERATOR_CODES), codes);
+        fbb.push_slot_always(vt(SUBGRAPHS), subgraphs);
+        fbb.push_slot_always(vt(DESCRIPTION), description);
+        fbb.push_slot_always(vt(BUFFERS), buffers);
+        fbb.end_table(start)
+    };
+    fbb.finish(model, Some(FILE_IDENTIFIER));
+    Ok(fbb.finished_data().to_vec())
+}
+
+fn empty_buffer<'b>(
+    fbb: &mut FlatBufferBuilder<'b>,
+) -> WIPOffset<flatbuffers::TableFinishedWIPOffset> {
+    let start = fbb.start_table();
+    fbb.end_table(start)
+}
+
+fn write_tensor<'b>(
+    fbb: &mut FlatBufferBuilder<'b>,
+    t: &Tensor,
+    buffer: u32,
+) -> Result<WIPOffset<flatbuffers::TableFinishedWIPOffset>> {
+    use field::tensor::*;
+    let dims: Vec<i32> = t.shape.iter().map(|&d| d as i32).collect();
+    let shape = fbb.create_vector(&dims);
+    let name = fbb.create_string(&t.name);
+    let quant = t.quant.as_ref().map(|q| {
+        use field::quant::*;
+        let scale = fbb.create_vector(&q.scale);
+        let zero_point = fbb.create_vector(&q.zero_point);
+        let start = fbb.start_table();
+        fbb.push_slot_always(vt(SCALE), scale);
+        fbb.push_slot_always(vt(ZERO_POINT), zero_point);
+        fbb.push_slot::<i32>(vt(QUANTIZED_DIMENSION), q.axis as i32, 0);
+        fbb.end_table(start)
+    });
+    let start = fbb.start_table();
+    fbb.push_slot_always(vt(SHAPE), shape);
+    fbb.push_slot_always::<u32>(vt(BUFFER), buffer);
+    fbb.push_slot_always(vt(NAME), name);
+    if let Some(q) = quant {
+        fbb.push_slot_always(vt(QUANTIZATION), q);
+    }
+    fbb.push_slot::<i8>(vt(TYPE), type_code(t.dtype), 0);
+    Ok(fbb.end_table(start))
+}
+
+/// Splits fused nodes into the TFLite operators they stand for.
+fn flatten(graph: &Graph) -> Result<Vec<FlatNode>> {
+    let mut out = Vec::with_capacity(graph.nodes.len());
+    for (i, n) in graph.nodes.iter().enumerate() {
+        match &n.op {
+            Op::Conv2dAdd {
+                conv,
+                conv_out,
+                conv_is_first,
+                add_activation,
+            } => {
+                let [input, filter, bias, skip] = n.inputs[..] else {
+                    return Err(err(format!(
+                        "node {i} (CONV_2D+ADD) has {} inputs, expected 4",
+                        n.inputs.len()
+                    )));
+                };
+                let skip = Some(skip.ok_or_else(|| err(format!("node {i}: missing skip input")))?);
+                out.push(FlatNode {
+                    op: Op::Conv2d(*conv),
+                    inputs: vec![input, filter, bias],
+                    outputs: vec![*conv_out],
+                });
+                let conv_out = Some(*conv_out);
+                out.push(FlatNode {
+                    op: Op::Add {
+                        activation: *add_activation,
+                    },
+                    inputs: if *conv_is_first {
+                        vec![conv_out, skip]
+                    } else {
+                        vec![skip, conv_out]
+                    },
+                    outputs: n.outputs.clone(),
+                });
+            }
+            op => out.push(FlatNode {
+                op: op.clone(),
+                inputs: n.inputs.clone(),
+                outputs: n.outputs.clone(),
+            }),
+        }
+    }
+    Ok(out)
+}
+
+/// Everything the builder relies on: indices in range, sizes representable, constants and
+/// quantization consistent, operand counts as TFLite expects.
+fn check(graph: &Graph, nodes: &[FlatNode]) -> Result<()> {
+    let n = graph.tensors.len();
+    if n > i32::MAX as usize {
+        return Err(err("too many tensors"));
+    }
+    for (i, t) in graph.tensors.iter().enumerate() {
+        let terr = |m: String| err(format!("tensor {i} ('{}'): {m}", t.name));
+        if t.shape.iter().any(|&d| d == 0 || d > i32::MAX as usize) {
+            return Err(terr(format!(
+                "shape {:?} has a dimension outside 1..=i32::MAX",
+                t.shape
+            )));
+        }
+        let elements = t
+            .shape
+            .iter()
+            .try_fold(1usize, |a, &d| a.checked_mul(d))
+            .ok_or_else(|| terr("element count overflows".into()))?;
+        if let Some(data) = &t.data {
+            let need = t.dtype.bytes_for(elements);
+            if data.len() != need {
+                return Err(terr(format!(
+                    "constant holds {} bytes, shape {:?} of {} needs {need}",
+                    data.len(),
+                    t.shape,
+                    t.dtype.name()
+                )));
+            }
+        }
+        if let Some(q) = &t.quant {
+            if q.scale.is_empty() || q.scale.len() != q.zero_point.len() {
+                return Err(terr(format!(
+                    "quantization has {} scales and {} zero points",
+                    q.scale.len(),
+                    q.zero_point.len()
+                )));
+            }
+            if q.scale.iter().any(|s| !s.is_finite() || *s < 0.0) {
+                return Err(terr(
+                    "quantization scales must be finite and non-negative".into(),
+                ));
+            }
+            let range = zero_point_range(t.dtype);
+            if q.zero_point.iter().any(|z| !range.contains(z)) {
+                return Err(terr(format!("zero point out of range {range:?}")));
+            }
+            if q.is_per_channel() && t.shape.get(q.axis) != Some(&q.scale.len()) {
+                return Err(terr(format!(
+                    "{} per-channel scales along axis {} of shape {:?}",
+                    q.scale.len(),
+                    q.axis,
+                    t.shape
+                )));
+            }
+            if !q.is_per_channel() && q.axis != 0 {
+                return Err(terr("per-tensor quantization must have axis 0".into()));
+            }
+        }
+    }
+    for (i, node) in nodes.iter().enumerate() {
+        let name = node.op.name();
+        let nerr = |m: String| err(format!("operator {i} ({name}): {m}"));
+        let arity = ops::arity(&node.op);
+        let k = node.inputs.len();
+        if k < arity.min_inputs || k > arity.max_inputs {
+            return Err(nerr(format!("{k} inputs")));
+        }
+        for (pos, inp) in node.inputs.iter().enumerate() {
+            match inp {
+                None if arity.optional.contains(&pos) => {}
+                None => return Err(nerr(format!("input {pos} is required"))),
+                Some(id) if *id >= n => {
+                    return Err(nerr(format!("input tensor {id} out of range")))
+                }
+                Some(_) => {}
+            }
+        }
+        if node.outputs.len() != 1 {
+            return Err(nerr(format!("{} outputs, expected 1", node.outputs.len())));
+        }
+        if node.outputs.iter().any(|&o| o >= n) {
+            return Err(nerr("output tensor out of range".into()));
+        }
+    }
+    for (what, ids) in [("input", &graph.inputs), ("output", &graph.outputs)] {
+        if let Some(id) = ids.iter().find(|&&id| id >= n) {
+            return Err(err(format!("graph {what} tensor {id} out of range")));
+        }
+    }
+    Ok(())
+}
