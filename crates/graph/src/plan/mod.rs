@@ -93,11 +93,19 @@ pub enum PlannerKind {
 /// Scratch bytes node `n` of graph `g` needs while it runs.
 pub type ScratchFn = fn(&Graph, usize) -> usize;
 
-/// Scratch of tinyforge's kernels: none. They are TFLM's reference algorithms plus exact fast
-/// variants that work without im2col buffers (`tinyforge_kernels` documents `scratch_size() == 0`
-/// for conv and conv+add); a kernel that needs scratch must be listed here.
-pub fn kernel_scratch(_g: &Graph, _node: usize) -> usize {
-    0
+/// Scratch bytes of the kernel that runs node `node`, as the kernels report them
+/// (`scratch_size()` of each kernel family; today all are 0: tinyforge's kernels are TFLM's
+/// reference algorithms plus exact fast variants that need no im2col buffer).
+pub fn kernel_scratch(g: &Graph, node: usize) -> usize {
+    use tinyforge_kernels as k;
+    match g.nodes.get(node).map(|n| &n.op) {
+        Some(Op::Conv2d(_)) => k::conv::conv2d_s8::scratch_size(),
+        Some(Op::Conv2dAdd { .. }) => k::conv::conv2d_s8_add::scratch_size(),
+        Some(Op::DepthwiseConv2d(_)) => k::depthwise::depthwise_conv2d_s8::scratch_size(),
+        Some(Op::FullyConnected(_)) => k::fully_connected::fully_connected_s8::scratch_size(),
+        Some(Op::AveragePool2d(_) | Op::MaxPool2d(_)) => k::pooling::scratch_size(),
+        _ => 0,
+    }
 }
 
 /// Options of [`plan`].
