@@ -1,8 +1,8 @@
 //! The fit check: does a planned model fit a device's flash and SRAM, and how fast might it run.
 //!
 //! - **Flash** = weight bytes (every constant the graph reads, stored once) + requantization
-//!   tables (8 bytes, an int32 multiplier and shift, per output channel of each conv, depthwise
-//!   and fully-connected node, plus [`NODE_METADATA_BYTES`] per node for shapes, offsets and
+//!   tables (8 bytes, an int32 multiplier and shift, per output channel of each node with
+//!   per-channel quantized weights, plus [`NODE_METADATA_BYTES`] per node for shapes, offsets and
 //!   parameters) + runtime code ([`RUNTIME_BASE_CODE_BYTES`] for the invoke loop, startup and
 //!   fixed-point helpers, plus [`op_code_bytes`] once per distinct kernel used). The code sizes
 //!   are estimates of the emitted C at `-Os` for Cortex-M, to be replaced by measured ELF sizes.
@@ -206,17 +206,20 @@ pub fn fit(plan: &Plan, device: &Device, opts: &FitOptions) -> FitReport {
             code = code.saturating_add(op_code_bytes(&node.op));
         }
         metadata = metadata.saturating_add(NODE_METADATA_BYTES);
+        // Per-channel quantized weights need a multiplier and shift per output channel.
         let channels = match &node.op {
             Op::Conv2d(_)
             | Op::Conv2dAdd { .. }
             | Op::DepthwiseConv2d(_)
             | Op::FullyConnected(_) => node
-                .outputs
-                .first()
-                .and_then(|&o| g.tensors.get(o))
-                .and_then(|t| t.shape.last())
+                .inputs
+                .get(1)
                 .copied()
-                .unwrap_or(0) as u64,
+                .flatten()
+                .and_then(|w| g.tensors.get(w))
+                .and_then(|w| w.quant.as_ref())
+                .filter(|q| q.is_per_channel())
+                .map_or(0, |q| q.scale.len() as u64),
             _ => 0,
         };
         metadata = metadata.saturating_add(channels.saturating_mul(8));
