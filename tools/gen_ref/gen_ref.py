@@ -27,7 +27,9 @@ def f32_bits(x):
     return int(np.array(x, dtype=np.float32).view(np.uint32))
 
 
-def convert(fn, specs, ranges, rng):
+def convert(fn, specs, ranges, rng, mode="int8"):
+    """mode: int8 (full int8), int16 (16x8: int16 activations, int8 weights), float (no
+    quantization), quantize (float in, int8 out), dequantize (int8 in, float out)."""
     def rep():
         for _ in range(64):
             yield [
@@ -38,12 +40,53 @@ def convert(fn, specs, ranges, rng):
     conv = tf.lite.TFLiteConverter.from_concrete_functions(
         [tf.function(fn, input_signature=specs).get_concrete_function()]
     )
+    if mode == "float":
+        return conv.convert()
     conv.optimizations = [tf.lite.Optimize.DEFAULT]
     conv.representative_dataset = rep
-    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    conv.inference_input_type = tf.int8
-    conv.inference_output_type = tf.int8
+    if mode == "int16":
+        conv.target_spec.supported_ops = [
+            tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
+        ]
+        conv.inference_input_type = tf.int16
+        conv.inference_output_type = tf.int16
+    else:
+        conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        conv.inference_input_type = tf.float32 if mode == "quantize" else tf.int8
+        conv.inference_output_type = tf.float32 if mode == "dequantize" else tf.int8
     return conv.convert()
+
+
+def fmt_values(arr):
+    """Integers as decimal; float32 values as their u32 bit patterns."""
+    arr = np.asarray(arr)
+    if arr.dtype == np.float32:
+        return " ".join(str(v) for v in arr.reshape(-1).view(np.uint32))
+    return " ".join(str(int(v)) for v in arr.reshape(-1))
+
+
+def make_input(rng, shape, dtype, r, lo, hi, qparams):
+    if dtype == np.float32:
+        x = rng.uniform(lo, hi, size=shape).astype(np.float32)
+        if qparams is not None and x.size >= 8:
+            # Exact and near ties of x / scale exercise the rounding rule.
+            scale = np.float32(qparams[0])
+            flat = x.reshape(-1)
+            for k in range(8):
+                flat[k] = np.float32((k - 4 + 0.5) * scale)
+            # Ties nudged by a few ulp: these tell f32 from f64 division apart.
+            for k in range(8, min(48, x.size - 2)):
+                t = np.array([(rng.integers(-60, 60) + 0.5) * float(scale)], np.float32)
+                flat[k] = (t.view(np.int32) + rng.integers(-3, 4)).view(np.float32)[0]
+            flat[-1] = np.float32(1e6)
+            flat[-2] = np.float32(-1e6)
+        return x
+    info = np.iinfo(dtype)
+    x = rng.integers(info.min, info.max + 1, size=shape, dtype=np.int64).astype(dtype)
+    if r == 0 and x.size >= 2:
+        flat = x.reshape(-1)
+        flat[0], flat[1] = info.min, info.max  # always exercise the extremes
+    return x
 
 
 def op_names(model):
@@ -51,37 +94,48 @@ def op_names(model):
     return [d["op_name"] for d in interp._get_ops_details()]
 
 
-def run_case(out, name, fn, specs, ranges, extra=None, n_runs=1):
+def qparams_of(d):
+    q = d["quantization_parameters"]
+    if len(q["scales"]) == 0:
+        return None
+    return float(q["scales"][0]), int(q["zero_points"][0])
+
+
+def run_case(out, name, fn, specs, ranges, extra=None, n_runs=1, mode="int8"):
     # Seeded per case so regenerating one file reproduces the committed data exactly.
     rng = np.random.default_rng(zlib.crc32(name.encode()))
-    model = convert(fn, specs, ranges, rng)
+    model = convert(fn, specs, ranges, rng, mode)
     ops = op_names(model)
     interp = runtime.Interpreter.from_bytes(model, arena_size=256 * 1024)
     lines = [f"case {name}", "ops " + " ".join(ops)]
     for k, v in (extra or {}).items():
         lines.append(f"{k} {v}")
+    in_details = []
     for i, s in enumerate(specs):
         d = interp.get_input_details(i)
-        q = d["quantization_parameters"]
+        in_details.append(d)
         lines.append(f"in{i}_shape " + " ".join(str(x) for x in s.shape))
-        lines.append(f"in{i}_scale {f32_bits(q['scales'][0])}")
-        lines.append(f"in{i}_zp {int(q['zero_points'][0])}")
+        lines.append(f"in{i}_dtype {np.dtype(d['dtype']).name}")
+        q = qparams_of(d)
+        if q is not None:
+            lines.append(f"in{i}_scale {f32_bits(q[0])}")
+            lines.append(f"in{i}_zp {q[1]}")
     d = interp.get_output_details(0)
-    q = d["quantization_parameters"]
     lines.append("out_shape " + " ".join(str(x) for x in d["shape"]))
-    lines.append(f"out_scale {f32_bits(q['scales'][0])}")
-    lines.append(f"out_zp {int(q['zero_points'][0])}")
+    lines.append(f"out_dtype {np.dtype(d['dtype']).name}")
+    out_q = qparams_of(d)
+    if out_q is not None:
+        lines.append(f"out_scale {f32_bits(out_q[0])}")
+        lines.append(f"out_zp {out_q[1]}")
     for r in range(n_runs):
-        for i, s in enumerate(specs):
-            x = rng.integers(-128, 128, size=s.shape, dtype=np.int64).astype(np.int8)
-            if r == 0 and x.size >= 2:
-                flat = x.reshape(-1)
-                flat[0], flat[1] = -128, 127  # always exercise the extremes
+        for i, (s, (lo, hi)) in enumerate(zip(specs, ranges)):
+            dt = np.dtype(in_details[i]["dtype"]).type
+            x = make_input(rng, s.shape, dt, r, lo, hi, out_q if mode == "quantize" else None)
             interp.set_input(x, i)
-            lines.append(f"run{r}_in{i} " + " ".join(str(v) for v in x.reshape(-1)))
+            lines.append(f"run{r}_in{i} " + fmt_values(x))
         interp.invoke()
         y = interp.get_output(0)
-        lines.append(f"run{r}_out " + " ".join(str(v) for v in y.reshape(-1)))
+        lines.append(f"run{r}_out " + fmt_values(y))
     lines.append(f"runs {n_runs}")
     lines.append("end")
     out.write("\n".join(lines) + "\n")
@@ -147,6 +201,48 @@ def gen_relu(out):
     run_case(out, "relu6", lambda a: tf.nn.relu6(a), [spec(1, 4, 4, 4)], [(-3, 9)], n_runs=2)
 
 
+def gen_movement(out):
+    run_case(out, "pad_hw", lambda a: tf.pad(a, [[0, 0], [1, 2], [2, 0], [0, 0]]),
+             [spec(1, 3, 3, 4)], [(-1, 3)], extra={"pads": "0 0 1 2 2 0 0 0"}, n_runs=1)
+    run_case(out, "pad_c", lambda a: tf.pad(a, [[0, 0], [0, 0], [0, 0], [1, 3]]),
+             [spec(1, 2, 2, 3)], [(-2, 2)], extra={"pads": "0 0 0 0 0 0 1 3"}, n_runs=1)
+    run_case(out, "concat_c", lambda a, b: tf.concat([a, b], axis=3),
+             [spec(1, 2, 3, 4), spec(1, 2, 3, 2)], [(-1, 1), (-1, 1)], extra={"axis": "3"})
+    run_case(out, "concat_h", lambda a, b: tf.concat([a, b], axis=1),
+             [spec(1, 2, 3, 4), spec(1, 1, 3, 4)], [(-2, 1), (-2, 1)], extra={"axis": "1"})
+
+
+def gen_quantize(out):
+    run_case(out, "quantize", lambda a: tf.reshape(a, [4, 16]), [spec(1, 64)], [(-3, 5)],
+             n_runs=2, mode="quantize")
+    run_case(out, "dequantize", lambda a: tf.reshape(a, [4, 16]), [spec(1, 64)], [(-3, 5)],
+             n_runs=2, mode="dequantize")
+
+
+def gen_int16(out):
+    run_case(out, "add16_same", lambda a, b: a + b, [spec(1, 4, 4, 3), spec(1, 4, 4, 3)],
+             [(-3, 2), (-0.5, 1.5)], n_runs=2, mode="int16")
+    run_case(out, "add16_bcast", lambda a, b: a + b, [spec(1, 4, 4, 3), spec(1, 1, 1, 3)],
+             [(-1, 1), (-4, 4)], n_runs=2, mode="int16")
+    run_case(out, "mul16_same", lambda a, b: a * b, [spec(1, 4, 4, 3), spec(1, 4, 4, 3)],
+             [(-3, 2), (-0.5, 1.5)], n_runs=2, mode="int16")
+    run_case(out, "mean16_hw", lambda a: tf.reduce_mean(a, axis=[1, 2], keepdims=True),
+             [spec(1, 5, 5, 8)], [(-3, 5)], extra={"axes": "1 2"}, n_runs=2, mode="int16")
+
+
+def gen_float(out):
+    run_case(out, "f_softmax", lambda a: tf.nn.softmax(a), [spec(3, 17)], [(-10, 10)],
+             n_runs=2, mode="float")
+    run_case(out, "f_logistic", lambda a: tf.math.sigmoid(a), [spec(1, 256)], [(-20, 20)],
+             n_runs=2, mode="float")
+    run_case(out, "f_tanh", lambda a: tf.math.tanh(a), [spec(1, 256)], [(-6, 6)],
+             n_runs=2, mode="float")
+    run_case(out, "f_mean_hw", lambda a: tf.reduce_mean(a, axis=[1, 2], keepdims=True),
+             [spec(1, 5, 5, 8)], [(-3, 5)], extra={"axes": "1 2"}, n_runs=1, mode="float")
+    run_case(out, "f_add_relu6", lambda a, b: tf.nn.relu6(a + b),
+             [spec(1, 4, 4, 3), spec(1, 1, 1, 3)], [(-4, 4), (-4, 4)], n_runs=1, mode="float")
+
+
 def main():
     outdir = sys.argv[1]
     gens = {
@@ -156,6 +252,10 @@ def main():
         "logistic_tanh": gen_logistic_tanh,
         "mean": gen_mean,
         "relu": gen_relu,
+        "movement": gen_movement,
+        "quantize": gen_quantize,
+        "int16": gen_int16,
+        "float": gen_float,
     }
     only = sys.argv[2:] or list(gens)
     for name in only:

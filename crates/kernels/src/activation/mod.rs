@@ -19,15 +19,9 @@ pub mod tanh_s8;
 use crate::quantize::{round_half_away_f32, QInt, QuantParams};
 use crate::KernelError;
 
-/// A fused activation function as stored in `.tflite` builtin options.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum FusedActivation {
-    #[default]
-    None,
-    Relu,
-    ReluN1To1,
-    Relu6,
-}
+/// The fused activation of `.tflite` builtin options. One enum serves the whole crate; it is
+/// defined beside the convolution kernels, which were first to need it.
+pub use crate::conv::quant::FusedActivation;
 
 /// TFLM `CalculateActivationRangeQuantized` for an output of storage type `T`: the bounds are
 /// `zero_point + roundf(bound / scale)` in `f32` arithmetic, intersected with `T`'s range.
@@ -104,6 +98,20 @@ mod tests {
                 .is_err()
         );
         assert_eq!(float_activation_range(FusedActivation::Relu6), (0.0, 6.0));
+        // The conv kernels' int8 range helper must agree with this generic one.
+        for act in [
+            FusedActivation::None,
+            FusedActivation::Relu,
+            FusedActivation::Relu6,
+            FusedActivation::ReluN1To1,
+        ] {
+            for (scale, zp) in [(0.05f32, -10), (0.013, 3), (1.7, 120), (0.0234, -128)] {
+                assert_eq!(
+                    quantized_activation_range::<i8>(act, QuantParams::new(scale, zp)),
+                    crate::conv::quant::activation_range_s8(act, scale, zp)
+                );
+            }
+        }
         assert_eq!(clamp_f32(7.0, 0.0, 6.0), 6.0);
         assert_eq!(clamp_f32(-7.0, 0.0, 6.0), 0.0);
     }
