@@ -18,7 +18,7 @@
 //! When both operands qualify, the one produced later is fused (its conv already sits next to
 //! the ADD, so no lifetime grows). The fused node takes the ADD's place; the conv node is
 //! removed; tensor ids are unchanged (the conv output stays in `tensors` for its quantization
-//! parameters but no node reads or writes it). Neighbours: [`crate::plan`] places the fused
+//! parameters but no node reads or writes it). Neighbours: [`mod@crate::plan`] places the fused
 //! output at the skip's offset; `tinyforge-runtime` runs it with the kernels' `conv2d_s8_add`.
 use crate::ir::{DType, Graph, Node, Op, TensorId};
 

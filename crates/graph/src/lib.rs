@@ -9,8 +9,8 @@
 //! `tinyforge-runtime` executes it, `tinyforge-train` exports to it.
 //!
 //! Modules, in pipeline order: [`ir`] (types; [`build`] to make graphs by hand) →
-//! [`validate`] / [`shape`] (checks, shape inference) → [`cost`] (params, MACs, bytes) →
-//! [`fuse`] (conv + residual add) → [`plan`] (the arena) → [`device`] + [`fit`] (does it fit).
+//! [`mod@validate`] / [`shape`] (checks, shape inference) → [`cost`] (params, MACs, bytes) →
+//! [`fuse`] (conv + residual add) → [`mod@plan`] (the arena) → [`device`] + [`fit`] (does it fit).
 //!
 //! ```
 //! use tinyforge_graph::build::GraphBuilder;

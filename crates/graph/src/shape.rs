@@ -3,7 +3,7 @@
 //! [`infer_node`] is the single "output facts" function of every op: it checks operand count,
 //! dtypes and quantization presence, then computes the output shapes from the input shapes and
 //! options (and, where TFLite reads them, from constant operand tensors: RESHAPE's shape, MEAN's
-//! axes, PAD's paddings). [`crate::validate`] compares the result with the declared shapes.
+//! axes, PAD's paddings). [`mod@crate::validate`] compares the result with the declared shapes.
 //!
 //! Invariants: nothing here panics, whatever the graph — tensor indices are looked up with
 //! `get`, and all shape arithmetic is checked (dimensions come from untrusted files).

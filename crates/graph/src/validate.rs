@@ -345,6 +345,9 @@ mod tests {
             for n in 0..g.nodes.len() {
                 let _ = crate::shape::infer_node(&g, n);
             }
+            if let Ok(p) = crate::plan::plan_default(&g) {
+                assert!(p.arena_bytes >= p.peak_live_bytes());
+            }
         }
     }
 }
