@@ -1,0 +1,221 @@
+//! Depthwise 2-D convolution (channel multiplier 1), NHWC, weights `[1,KH,KW,C]` (TFLite
+//! layout). Direct loops whose innermost axis is the contiguous channel axis, so they
+//! vectorize; no im2col. Parallel across batch chunks; weight-gradient partials are reduced in
+//! chunk order.
+
+use rayon::prelude::*;
+
+use super::{glorot, Activation, Geom, Padding};
+use crate::error::{TrainError, TrainResult};
+use crate::par::{chunk_size, num_chunks, reduce_partials};
+use crate::param::{ChannelAxis, Param};
+use crate::tensor::Tensor;
+
+/// Depthwise convolution layer.
+#[derive(Debug, Clone)]
+pub struct DepthwiseConv2d {
+    /// Channels (in = out).
+    pub channels: usize,
+    /// Kernel (height, width).
+    pub kernel: (usize, usize),
+    /// Stride (height, width).
+    pub stride: (usize, usize),
+    /// Padding mode.
+    pub padding: Padding,
+    /// Fused activation.
+    pub activation: Activation,
+    /// Kernel `[1,KH,KW,C]`.
+    pub weight: Param,
+    /// Bias `[C]`.
+    pub bias: Option<Param>,
+    geom: Geom,
+    wpart: Vec<f32>,
+    bpart: Vec<f32>,
+}
+
+impl DepthwiseConv2d {
+    /// A Glorot-initialised depthwise convolution (zero bias).
+    pub fn new(
+        channels: usize,
+        kernel: (usize, usize),
+        stride: (usize, usize),
+        padding: Padding,
+        use_bias: bool,
+        rng: &mut rand_chacha::ChaCha8Rng,
+    ) -> Self {
+        let k = kernel.0 * kernel.1;
+        let w = glorot(rng, k * channels, k * channels, k);
+        DepthwiseConv2d {
+            channels,
+            kernel,
+            stride,
+            padding,
+            activation: Activation::None,
+            weight: Param::new(
+                "kernel",
+                &[1, kernel.0, kernel.1, channels],
+                w,
+                ChannelAxis::Inner,
+                true,
+            ),
+            bias: use_bias.then(|| {
+                Param::new(
+                    "bias",
+                    &[channels],
+                    vec![0.0; channels],
+                    ChannelAxis::Outer,
+                    false,
+                )
+            }),
+            geom: Geom::default(),
+            wpart: Vec::new(),
+            bpart: Vec::new(),
+        }
+    }
+
+    /// Sets the fused activation.
+    pub fn with_activation(mut self, a: Activation) -> Self {
+        self.activation = a;
+        self
+    }
+
+    /// Per-sample output shape.
+    pub fn out_shape(&self, input: &[usize]) -> TrainResult<Vec<usize>> {
+        let g = Geom::new(input, self.kernel, self.stride, self.padding)?;
+        if g.c != self.channels {
+            return Err(TrainError::Shape(format!(
+                "depthwise expects {} channels, got {}",
+                self.channels, g.c
+            )));
+        }
+        Ok(vec![g.oh, g.ow, g.c])
+    }
+
+    /// Forward pass.
+    pub fn forward(&mut self, x: &Tensor, y: &mut Tensor, _train: bool) {
+        let g = Geom::new(&x.shape[1..], self.kernel, self.stride, self.padding)
+            .expect("shape validated when the model was built");
+        self.geom = g;
+        let n = x.batch();
+        let c = g.c;
+        y.reshape_to(n, &[g.oh, g.ow, c]);
+        let cs = chunk_size(n);
+        let w = self.weight.w();
+        let bias = self.bias.as_ref().map(|b| b.w());
+        let act = self.activation;
+        let in_len = g.h * g.w * c;
+        let out_len = g.oh * g.ow * c;
+        y.data
+            .par_chunks_mut(cs * out_len)
+            .zip(x.data.par_chunks(cs * in_len))
+            .for_each(|(yc, xc)| {
+                for (ys, xs) in yc.chunks_exact_mut(out_len).zip(xc.chunks_exact(in_len)) {
+                    for oy in 0..g.oh {
+                        let (h0, h1) = g.kh_range(oy);
+                        for ox in 0..g.ow {
+                            let (k0, k1) = g.kw_range(ox);
+                            let out = &mut ys[(oy * g.ow + ox) * c..][..c];
+                            match bias {
+                                Some(b) => out.copy_from_slice(b),
+                                None => out.fill(0.0),
+                            }
+                            for ky in h0..h1 {
+                                let iy = oy * g.sh + ky - g.pt;
+                                for kx in k0..k1 {
+                                    let ix = ox * g.sw + kx - g.pl;
+                                    let xin = &xs[(iy * g.w + ix) * c..][..c];
+                                    let wk = &w[(ky * g.kw + kx) * c..][..c];
+                                    for ((o, &a), &b) in out.iter_mut().zip(xin).zip(wk) {
+                                        *o += a * b;
+                                    }
+                                }
+                            }
+                            act.apply(out);
+                        }
+                    }
+                }
+            });
+    }
+
+    /// Backward pass.
+    pub fn backward(&mut self, x: &Tensor, y: &Tensor, gy: &mut Tensor, gx: Option<&mut Tensor>) {
+        let g = self.geom;
+        let n = x.batch();
+        let c = g.c;
+        let in_len = g.h * g.w * c;
+        let out_len = g.oh * g.ow * c;
+        let cs = chunk_size(n);
+        let nch = num_chunks(n);
+        let wlen = g.kh * g.kw * c;
+        self.wpart.resize(nch * wlen, 0.0);
+        self.bpart.resize(nch * c, 0.0);
+        let has_bias = self.bias.is_some();
+        let act = self.activation;
+        let w = self.weight.w();
+        let mut gx_chunks: Vec<Option<&mut [f32]>> = match gx {
+            Some(t) => {
+                t.reshape_to(n, &[g.h, g.w, c]);
+                t.data.chunks_mut(cs * in_len).map(Some).collect()
+            }
+            None => (0..nch).map(|_| None).collect(),
+        };
+        gy.data
+            .par_chunks_mut(cs * out_len)
+            .zip(y.data.par_chunks(cs * out_len))
+            .zip(x.data.par_chunks(cs * in_len))
+            .zip(self.wpart.par_chunks_mut(wlen))
+            .zip(self.bpart.par_chunks_mut(c))
+            .zip(gx_chunks.par_iter_mut())
+            .for_each(|(((((gyc, yc), xc), wp), bp), gxc)| {
+                act.backward(yc, gyc);
+                wp.fill(0.0);
+                bp.fill(0.0);
+                if has_bias {
+                    for row in gyc.chunks_exact(c) {
+                        bp.iter_mut().zip(row).for_each(|(b, g)| *b += g);
+                    }
+                }
+                let mut gxc = gxc.as_deref_mut();
+                if let Some(gxc) = gxc.as_deref_mut() {
+                    gxc.fill(0.0);
+                }
+                for (s, (gys, xs)) in gyc
+                    .chunks_exact(out_len)
+                    .zip(xc.chunks_exact(in_len))
+                    .enumerate()
+                {
+                    for oy in 0..g.oh {
+                        let (h0, h1) = g.kh_range(oy);
+                        for ox in 0..g.ow {
+                            let (k0, k1) = g.kw_range(ox);
+                            let go = &gys[(oy * g.ow + ox) * c..][..c];
+                            for ky in h0..h1 {
+                                let iy = oy * g.sh + ky - g.pt;
+                                for kx in k0..k1 {
+                                    let ix = ox * g.sw + kx - g.pl;
+                                    let at = (iy * g.w + ix) * c;
+                                    let xin = &xs[at..][..c];
+                                    let wo = (ky * g.kw + kx) * c;
+                                    let wg = &mut wp[wo..][..c];
+                                    for ((d, &a), &b) in wg.iter_mut().zip(xin).zip(go) {
+                                        *d += a * b;
+                                    }
+                                    if let Some(gxc) = gxc.as_deref_mut() {
+                                        let gi = &mut gxc[s * in_len + at..][..c];
+                                        let wk = &w[wo..][..c];
+                                        for ((d, &a), &b) in gi.iter_mut().zip(wk).zip(go) {
+                                            *d += a * b;
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            });
+        reduce_partials(&self.wpart, wlen, nch, &mut self.weight.grad);
+        if let Some(b) = &mut self.bias {
+            reduce_partials(&self.bpart, c, nch, &mut b.grad);
+        }
+    }
+}
