@@ -1,15 +1,15 @@
-//! Int8 ADD arithmetic of TFLite Micro (`add_common.cc` Prepare, `reference_integer_ops::
-//! AddFunc`), per element, for the fused conv + add epilogue and for a plain ADD kernel.
+//! Int8 ADD parameters for the fused conv + add epilogue (TFLite Micro's `add_common.cc`
+//! Prepare and `reference_integer_ops::AddFunc`).
 //!
 //! Both inputs are offset, shifted left by 20, scaled by Q31 multipliers `< 1` relative to
-//! twice the larger input scale, summed, rescaled to the output and clamped. Any change here
-//! must keep [`add_s8_elem`] identical to TFLM, since the fused conv + add must equal conv
-//! followed by ADD byte for byte.
+//! twice the larger input scale, summed, rescaled to the output and clamped. The arithmetic
+//! and the prepare rules live once, in [`crate::elementwise::add_s8`]; this module only gives
+//! the fused kernel a flat-argument `prepare` and converts, so the fused conv + add equals
+//! conv followed by the ADD kernel byte for byte.
 
-use super::quant::{activation_range_s8, FusedActivation};
-use crate::fixedpoint::{
-    multiply_by_quantized_multiplier_smaller_than_one_exp, quantize_multiplier,
-};
+use super::quant::FusedActivation;
+use crate::elementwise::add_s8::{add_s8_element, AddParamsS8};
+use crate::quantize::QuantParams;
 use crate::KernelError;
 
 /// TFLM's `OpDataAdd` for int8 (the `ArithmeticParams` fields the int8 path reads).
@@ -33,21 +33,47 @@ pub struct AddS8Params {
     pub act_max: i32,
 }
 
-/// `QuantizeMultiplierSmallerThanOneExp`: TFLM aborts outside `(0, 1)`; we return an error.
-fn quantize_smaller_than_one(m: f64) -> Result<(i32, i32), KernelError> {
-    if !(m > 0.0 && m < 1.0) {
-        return Err(KernelError::BadParams);
+impl From<AddParamsS8> for AddS8Params {
+    fn from(p: AddParamsS8) -> Self {
+        AddS8Params {
+            input1_offset: p.input1_offset,
+            input2_offset: p.input2_offset,
+            output_offset: p.output_offset,
+            left_shift: p.left_shift,
+            input1_multiplier: p.input1_multiplier,
+            input1_shift: p.input1_shift,
+            input2_multiplier: p.input2_multiplier,
+            input2_shift: p.input2_shift,
+            output_multiplier: p.output_multiplier,
+            output_shift: p.output_shift,
+            act_min: p.act_min,
+            act_max: p.act_max,
+        }
     }
-    let (q, shift) = quantize_multiplier(m);
-    if shift > 0 {
-        return Err(KernelError::BadParams);
+}
+
+impl From<AddS8Params> for AddParamsS8 {
+    fn from(p: AddS8Params) -> Self {
+        AddParamsS8 {
+            input1_offset: p.input1_offset,
+            input2_offset: p.input2_offset,
+            output_offset: p.output_offset,
+            left_shift: p.left_shift,
+            input1_multiplier: p.input1_multiplier,
+            input1_shift: p.input1_shift,
+            input2_multiplier: p.input2_multiplier,
+            input2_shift: p.input2_shift,
+            output_multiplier: p.output_multiplier,
+            output_shift: p.output_shift,
+            act_min: p.act_min,
+            act_max: p.act_max,
+        }
     }
-    Ok((q, shift))
 }
 
 impl AddS8Params {
     /// TFLM's int8 ADD Prepare from the float scales and zero points of both inputs and the
-    /// output. Input 1 / input 2 are in the model's operand order.
+    /// output, in the model's operand order (delegates to the ADD kernel's prepare).
     pub fn prepare(
         input1_scale: f32,
         input1_zero_point: i32,
@@ -57,39 +83,13 @@ impl AddS8Params {
         output_zero_point: i32,
         activation: FusedActivation,
     ) -> Result<AddS8Params, KernelError> {
-        let ok = |s: f32| s.is_finite() && s > 0.0;
-        if !ok(input1_scale) || !ok(input2_scale) || !ok(output_scale) {
-            return Err(KernelError::BadParams);
-        }
-        let left_shift = 20;
-        // The max is taken in f32, the doubling in f64, as TFLM does.
-        let twice_max_input_scale = 2.0 * input1_scale.max(input2_scale) as f64;
-        let real_input1 = input1_scale as f64 / twice_max_input_scale;
-        let real_input2 = input2_scale as f64 / twice_max_input_scale;
-        let real_output =
-            twice_max_input_scale / ((1i64 << left_shift) as f64 * output_scale as f64);
-        let (input1_multiplier, input1_shift) = quantize_smaller_than_one(real_input1)?;
-        let (input2_multiplier, input2_shift) = quantize_smaller_than_one(real_input2)?;
-        let (output_multiplier, output_shift) = quantize_smaller_than_one(real_output)?;
-        let (act_min, act_max) = activation_range_s8(activation, output_scale, output_zero_point)?;
-        Ok(AddS8Params {
-            input1_offset: input1_zero_point
-                .checked_neg()
-                .ok_or(KernelError::BadParams)?,
-            input2_offset: input2_zero_point
-                .checked_neg()
-                .ok_or(KernelError::BadParams)?,
-            output_offset: output_zero_point,
-            left_shift,
-            input1_multiplier,
-            input1_shift,
-            input2_multiplier,
-            input2_shift,
-            output_multiplier,
-            output_shift,
-            act_min,
-            act_max,
-        })
+        AddParamsS8::prepare::<i8>(
+            QuantParams::new(input1_scale, input1_zero_point),
+            QuantParams::new(input2_scale, input2_zero_point),
+            QuantParams::new(output_scale, output_zero_point),
+            activation,
+        )
+        .map(AddS8Params::from)
     }
 
     /// Parameter sanity the element function relies on (shifts in range, ordered clamp).
@@ -107,31 +107,12 @@ impl AddS8Params {
     }
 }
 
-/// TFLM's int8 `AddFunc(x, y)`: `x` is input 1, `y` is input 2. Params must pass
+/// TFLM's int8 `AddFunc(x, y)`: `x` is input 1, `y` is input 2 — the ADD kernel's own
+/// per-element function, so fused and unfused results cannot drift apart. Params must pass
 /// [`AddS8Params::check`].
 #[inline(always)]
 pub fn add_s8_elem(p: &AddS8Params, x: i8, y: i8) -> i8 {
-    let v1 = p.input1_offset.wrapping_add(x as i32);
-    let v2 = p.input2_offset.wrapping_add(y as i32);
-    let s1 = v1.wrapping_mul(1i32 << p.left_shift);
-    let s2 = v2.wrapping_mul(1i32 << p.left_shift);
-    let r1 = multiply_by_quantized_multiplier_smaller_than_one_exp(
-        s1,
-        p.input1_multiplier,
-        p.input1_shift,
-    );
-    let r2 = multiply_by_quantized_multiplier_smaller_than_one_exp(
-        s2,
-        p.input2_multiplier,
-        p.input2_shift,
-    );
-    let raw = multiply_by_quantized_multiplier_smaller_than_one_exp(
-        r1.wrapping_add(r2),
-        p.output_multiplier,
-        p.output_shift,
-    )
-    .wrapping_add(p.output_offset);
-    raw.clamp(p.act_min, p.act_max) as i8
+    add_s8_element(&AddParamsS8::from(*p), x, y)
 }
 
 #[cfg(test)]

@@ -7,7 +7,9 @@
 //! [`conv2d_s8_1x1`](super::conv2d_s8_1x1) or [`conv2d_s8_fast`](super::conv2d_s8_fast) when
 //! they apply, else runs [`conv2d_s8_ref`]; all three produce identical bytes.
 
-use super::quant::{activation_range_s8, populate_multipliers, requantize_s8, FusedActivation};
+use super::quant::{
+    activation_range_s8, populate_multipliers, requantize_s8, shifts_ok, FusedActivation,
+};
 use super::{elems, ConvGeometry};
 use crate::{KernelError, KernelResult, Shape4};
 
@@ -104,6 +106,7 @@ impl<'a> Conv2dS8Params<'a> {
         }
         if self.output_multiplier.len() != o.c
             || self.output_shift.len() != o.c
+            || !shifts_ok(self.output_shift)
             || self.act_min > self.act_max
         {
             return Err(KernelError::BadParams);

@@ -8,8 +8,8 @@
 //! [`conv2d_s8_ref`](super::conv2d_s8_ref). No scratch.
 
 use super::conv2d_s8::{Conv2dS8Params, OutSink};
-use super::dot::{dot1, dot2x4, dot4};
-use super::quant::requantize_s8;
+use super::cpu::simd_dispatch;
+use super::tile::{write_rows, I8Rows, Requant};
 use crate::{KernelError, KernelResult};
 
 /// Whether [`conv2d_s8_1x1`] can run these (already checked) params.
@@ -46,8 +46,20 @@ pub fn conv2d_s8_1x1(
     Ok(())
 }
 
-/// The kernel body over checked, applicable params.
-pub(crate) fn conv2d_s8_1x1_into<S: OutSink + ?Sized>(
+simd_dispatch! {
+    /// The kernel over checked, applicable params (AVX2 build when available).
+    pub(crate) fn conv2d_s8_1x1_into<S: OutSink>(
+        p: &Conv2dS8Params<'_>,
+        input: &[i8],
+        filter: &[i8],
+        bias: Option<&[i32]>,
+        out: &mut S,
+    ) => conv2d_s8_1x1_body
+}
+
+/// The portable kernel body.
+#[inline(always)]
+pub(crate) fn conv2d_s8_1x1_body<S: OutSink + ?Sized>(
     p: &Conv2dS8Params<'_>,
     input: &[i8],
     filter: &[i8],
@@ -65,62 +77,28 @@ pub(crate) fn conv2d_s8_1x1_into<S: OutSink + ?Sized>(
         let b = i / (os.w * os.h);
         is.offset(b, oy * g.stride_h, ox * g.stride_w, 0)
     };
-    let row = |o: usize| &filter[o * k..(o + 1) * k];
-    let bias4 = |o: usize| match bias {
-        Some(b) => [b[o], b[o + 1], b[o + 2], b[o + 3]],
-        None => [0; 4],
+    let rq = Requant {
+        multiplier: p.output_multiplier,
+        shift: p.output_shift,
+        output_offset: p.output_offset,
+        act_min: p.act_min,
+        act_max: p.act_max,
     };
-    let requant = |acc: i32, o: usize| {
-        requantize_s8(
-            acc,
-            p.output_multiplier[o],
-            p.output_shift[o],
-            p.output_offset,
-            p.act_min,
-            p.act_max,
-        )
-    };
-    let oc4 = oc / 4 * 4;
     let mut i = 0;
-    while i + 1 < pixels {
+    while i < pixels {
+        let pair = i + 1 < pixels;
         let x0 = &input[src(i)..][..k];
-        let x1 = &input[src(i + 1)..][..k];
-        let (o0, o1) = (i * oc, (i + 1) * oc);
-        let mut o = 0;
-        while o < oc4 {
-            let d = dot2x4(x0, x1, off, [row(o), row(o + 1), row(o + 2), row(o + 3)]);
-            let b = bias4(o);
-            for j in 0..4 {
-                out.put(o0 + o + j, requant(d[0][j].wrapping_add(b[j]), o + j));
-                out.put(o1 + o + j, requant(d[1][j].wrapping_add(b[j]), o + j));
-            }
-            o += 4;
-        }
-        while o < oc {
-            let b = bias.map_or(0, |b| b[o]);
-            out.put(o0 + o, requant(dot1(x0, off, row(o)).wrapping_add(b), o));
-            out.put(o1 + o, requant(dot1(x1, off, row(o)).wrapping_add(b), o));
-            o += 1;
-        }
-        i += 2;
-    }
-    if i < pixels {
-        let x0 = &input[src(i)..][..k];
-        let o0 = i * oc;
-        let mut o = 0;
-        while o < oc4 {
-            let d = dot4(x0, off, [row(o), row(o + 1), row(o + 2), row(o + 3)]);
-            let b = bias4(o);
-            for j in 0..4 {
-                out.put(o0 + o + j, requant(d[j].wrapping_add(b[j]), o + j));
-            }
-            o += 4;
-        }
-        while o < oc {
-            let b = bias.map_or(0, |b| b[o]);
-            out.put(o0 + o, requant(dot1(x0, off, row(o)).wrapping_add(b), o));
-            o += 1;
-        }
+        let x1 = if pair { &input[src(i + 1)..][..k] } else { x0 };
+        let dots = I8Rows {
+            x0,
+            x1,
+            off,
+            pair,
+            filter,
+            k,
+        };
+        write_rows(&rq, bias, oc, pair, (i * oc, (i + 1) * oc), out, &dots);
+        i += if pair { 2 } else { 1 };
     }
 }
 
@@ -147,6 +125,43 @@ mod tests {
                 "case {i}: {:?} {:?} {:?} {:?}",
                 c.is, c.fs, c.os, c.g
             );
+        }
+    }
+
+    #[test]
+    fn portable_build_equals_reference() {
+        let mut r = Rng::new(23);
+        for i in 0..300 {
+            let c = Case::random(&mut r, true, false);
+            let p = c.params();
+            let mut want = vec![0i8; c.out_len()];
+            let mut got = vec![1i8; c.out_len()];
+            conv2d_s8_ref(&p, &c.input, &c.filter, c.bias.as_deref(), &mut want).unwrap();
+            conv2d_s8_1x1_body(&p, &c.input, &c.filter, c.bias.as_deref(), &mut got[..]);
+            assert_eq!(want, got, "case {i}");
+        }
+    }
+
+    #[test]
+    fn many_output_channels_cross_requant_blocks() {
+        // More than one 64-channel requantization block, with a ragged tail.
+        let mut r = Rng::new(24);
+        for i in 0..30 {
+            let mut c = Case::random(&mut r, true, false);
+            let oc = r.usize(65, 200);
+            c.fs.n = oc;
+            c.os.c = oc;
+            c.filter = r.i8s(c.fs.elements().unwrap());
+            let (m, s) = r.multipliers(oc);
+            c.mult = m;
+            c.shift = s;
+            c.bias = Some(r.i32s(oc, -5000, 5000));
+            let p = c.params();
+            let mut want = vec![0i8; c.out_len()];
+            let mut got = vec![1i8; c.out_len()];
+            conv2d_s8_ref(&p, &c.input, &c.filter, c.bias.as_deref(), &mut want).unwrap();
+            conv2d_s8_1x1(&p, &c.input, &c.filter, c.bias.as_deref(), &mut got).unwrap();
+            assert_eq!(want, got, "case {i}");
         }
     }
 

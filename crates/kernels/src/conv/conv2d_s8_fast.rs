@@ -1,15 +1,22 @@
-//! General int8 convolution without im2col: for each output pixel the valid part of each
-//! filter row is one contiguous run in NHWC input and in the `[O, KH, KW, I]` filter (when
-//! `dilation_w == 1`; else each tap is a run of `I`), so each output channel is a sum of
-//! contiguous dot products. Out-of-image taps are skipped, exactly like the reference, so no
-//! zero-point correction is needed. Four output channels are computed per pass over a run.
+//! General int8 convolution with a per-pixel patch on the stack (no im2col buffer).
+//!
+//! When a filter's `KH·KW·I` weights fit [`PATCH`] elements, the receptive field of two output
+//! pixels is gathered into two i16 patches holding `x + input_offset` (and 0 for taps outside
+//! the image, which is exactly "skip the tap" as the reference does), and each output channel
+//! is one contiguous patch × weight-row dot product; a 2×4 tile of (pixels × channels) shares
+//! every load. Larger filters use runs instead: the valid part of each filter row is one
+//! contiguous run in the NHWC input and the `[O, KH, KW, I]` filter (each tap is its own run
+//! when `dilation_w > 1`), four output channels per pass.
 //!
 //! Applies to ungrouped convolutions with `input_offset` in [−127, 128]; bit-identical to
-//! [`conv2d_s8_ref`](super::conv2d_s8_ref). No scratch.
+//! [`conv2d_s8_ref`](super::conv2d_s8_ref). No caller scratch: the patches are
+//! `2 · PATCH · 2` bytes of stack.
 
 use super::conv2d_s8::{Conv2dS8Params, OutSink};
+use super::cpu::simd_dispatch;
 use super::dot::{dot1, dot4};
 use super::quant::requantize_s8;
+use super::tile::{write_rows, I16Rows, Requant};
 use super::ConvGeometry;
 use crate::{KernelError, KernelResult};
 
@@ -35,15 +42,31 @@ pub fn conv2d_s8_fast(
     Ok(())
 }
 
-/// The kernel body over checked, applicable params.
-pub(crate) fn conv2d_s8_fast_into<S: OutSink + ?Sized>(
+simd_dispatch! {
+    /// The kernel over checked, applicable params (AVX2 build when available).
+    pub(crate) fn conv2d_s8_fast_into<S: OutSink>(
+        p: &Conv2dS8Params<'_>,
+        input: &[i8],
+        filter: &[i8],
+        bias: Option<&[i32]>,
+        out: &mut S,
+    ) => conv2d_s8_fast_body
+}
+
+/// The portable kernel body.
+#[inline(always)]
+pub(crate) fn conv2d_s8_fast_body<S: OutSink + ?Sized>(
     p: &Conv2dS8Params<'_>,
     input: &[i8],
     filter: &[i8],
     bias: Option<&[i32]>,
     out: &mut S,
 ) {
-    let (fs, os) = (p.filter_shape, p.output_shape);
+    let fs = p.filter_shape;
+    if fs.h * fs.w * fs.c <= PATCH {
+        return patch_body(p, input, filter, bias, out);
+    }
+    let os = p.output_shape;
     let off = p.input_offset as i16;
     let k_total = fs.h * fs.w * fs.c;
     let oc4 = os.c / 4 * 4;
@@ -91,6 +114,90 @@ pub(crate) fn conv2d_s8_fast_into<S: OutSink + ?Sized>(
                 }
             }
         }
+    }
+}
+
+/// Largest `KH·KW·I` handled by the patch path (3×3×128).
+pub const PATCH: usize = 1152;
+
+/// Gathers output pixel `pixel`'s receptive field as `x + input_offset` (0 outside the image).
+#[inline(always)]
+fn fill_patch(p: &Conv2dS8Params<'_>, input: &[i8], pixel: usize, patch: &mut [i16]) {
+    let (is, fs, os, g) = (p.input_shape, p.filter_shape, p.output_shape, p.geometry);
+    let off = p.input_offset as i16;
+    let kc = fs.c;
+    let ox = pixel % os.w;
+    let oy = (pixel / os.w) % os.h;
+    let b = pixel / (os.w * os.h);
+    let (ky0, ky1) = ConvGeometry::tap_range(oy, g.stride_h, g.pad_h, g.dilation_h, fs.h, is.h);
+    let (kx0, kx1) = ConvGeometry::tap_range(ox, g.stride_w, g.pad_w, g.dilation_w, fs.w, is.w);
+    let row_len = fs.w * kc;
+    for ky in 0..fs.h {
+        let dst = &mut patch[ky * row_len..(ky + 1) * row_len];
+        if ky < ky0 || ky >= ky1 || kx0 >= kx1 {
+            dst.fill(0);
+            continue;
+        }
+        let iy = oy * g.stride_h + ky * g.dilation_h - g.pad_h;
+        dst[..kx0 * kc].fill(0);
+        dst[kx1 * kc..].fill(0);
+        if g.dilation_w == 1 {
+            let ix = ox * g.stride_w + kx0 - g.pad_w;
+            let src = &input[is.offset(b, iy, ix, 0)..][..(kx1 - kx0) * kc];
+            for (d, &s) in dst[kx0 * kc..kx1 * kc].iter_mut().zip(src) {
+                *d = s as i16 + off;
+            }
+        } else {
+            for kx in kx0..kx1 {
+                let ix = ox * g.stride_w + kx * g.dilation_w - g.pad_w;
+                let src = &input[is.offset(b, iy, ix, 0)..][..kc];
+                for (d, &s) in dst[kx * kc..(kx + 1) * kc].iter_mut().zip(src) {
+                    *d = s as i16 + off;
+                }
+            }
+        }
+    }
+}
+
+/// The patch path: two pixels × four channels per step.
+#[inline(always)]
+fn patch_body<S: OutSink + ?Sized>(
+    p: &Conv2dS8Params<'_>,
+    input: &[i8],
+    filter: &[i8],
+    bias: Option<&[i32]>,
+    out: &mut S,
+) {
+    let (fs, os) = (p.filter_shape, p.output_shape);
+    let k = fs.h * fs.w * fs.c;
+    let oc = os.c;
+    let pixels = os.n * os.h * os.w;
+    let rq = Requant {
+        multiplier: p.output_multiplier,
+        shift: p.output_shift,
+        output_offset: p.output_offset,
+        act_min: p.act_min,
+        act_max: p.act_max,
+    };
+    let mut buf = [0i16; 2 * PATCH];
+    let (pa, pb) = buf.split_at_mut(PATCH);
+    let (pa, pb) = (&mut pa[..k], &mut pb[..k]);
+    let mut i = 0;
+    while i < pixels {
+        let pair = i + 1 < pixels;
+        fill_patch(p, input, i, pa);
+        if pair {
+            fill_patch(p, input, i + 1, pb);
+        }
+        let dots = I16Rows {
+            x0: pa,
+            x1: pb,
+            pair,
+            filter,
+            k,
+        };
+        write_rows(&rq, bias, oc, pair, (i * oc, (i + 1) * oc), out, &dots);
+        i += if pair { 2 } else { 1 };
     }
 }
 
@@ -151,6 +258,51 @@ mod tests {
                 "case {i}: {:?} {:?} {:?} {:?}",
                 c.is, c.fs, c.os, c.g
             );
+        }
+    }
+
+    #[test]
+    fn portable_build_equals_reference() {
+        // The dispatch above runs the AVX2 build on capable hosts; check the baseline too.
+        let mut r = Rng::new(13);
+        for i in 0..300 {
+            let c = Case::random(&mut r, false, false);
+            let p = c.params();
+            let mut want = vec![0i8; c.out_len()];
+            let mut got = vec![1i8; c.out_len()];
+            conv2d_s8_ref(&p, &c.input, &c.filter, c.bias.as_deref(), &mut want).unwrap();
+            conv2d_s8_fast_body(&p, &c.input, &c.filter, c.bias.as_deref(), &mut got[..]);
+            assert_eq!(want, got, "case {i}");
+        }
+    }
+
+    #[test]
+    fn filters_larger_than_the_patch_use_runs() {
+        let mut r = Rng::new(14);
+        for i in 0..40 {
+            let mut c = Case::random(&mut r, false, false);
+            // Widen to > PATCH weights per output channel.
+            let ic = PATCH / (c.fs.h * c.fs.w) + 1 + r.usize(0, 50);
+            c.is.c = ic;
+            c.fs.c = ic;
+            c.input = r.i8s(c.is.elements().unwrap());
+            c.filter = r.i8s(c.fs.elements().unwrap());
+            assert!(c.fs.h * c.fs.w * c.fs.c > PATCH);
+            let p = c.params();
+            let mut want = vec![0i8; c.out_len()];
+            let mut got = vec![1i8; c.out_len()];
+            let mut portable = vec![2i8; c.out_len()];
+            conv2d_s8_ref(&p, &c.input, &c.filter, c.bias.as_deref(), &mut want).unwrap();
+            conv2d_s8_fast(&p, &c.input, &c.filter, c.bias.as_deref(), &mut got).unwrap();
+            conv2d_s8_fast_body(
+                &p,
+                &c.input,
+                &c.filter,
+                c.bias.as_deref(),
+                &mut portable[..],
+            );
+            assert_eq!(want, got, "case {i}");
+            assert_eq!(want, portable, "case {i}");
         }
     }
 

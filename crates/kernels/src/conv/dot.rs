@@ -60,6 +60,58 @@ pub(crate) fn dot2x4(x0: &[i8], x1: &[i8], off: i16, w: [&[i8]; 4]) -> [[i32; 4]
     a
 }
 
+#[inline(always)]
+fn mac16(acc: i32, x: i16, w: i8) -> i32 {
+    acc.wrapping_add((x as i32).wrapping_mul(w as i32))
+}
+
+/// Four dot products of a pre-widened patch (`x + input_offset`, zero for padding) against
+/// four weight rows.
+#[inline(always)]
+pub(crate) fn dot4_p(x: &[i16], w: [&[i8]; 4]) -> [i32; 4] {
+    let n = x.len();
+    let (w0, w1, w2, w3) = (&w[0][..n], &w[1][..n], &w[2][..n], &w[3][..n]);
+    let (mut a0, mut a1, mut a2, mut a3) = (0i32, 0i32, 0i32, 0i32);
+    for k in 0..n {
+        a0 = mac16(a0, x[k], w0[k]);
+        a1 = mac16(a1, x[k], w1[k]);
+        a2 = mac16(a2, x[k], w2[k]);
+        a3 = mac16(a3, x[k], w3[k]);
+    }
+    [a0, a1, a2, a3]
+}
+
+/// `dot4_p` for two patches at once (a 2×4 tile sharing each weight load).
+#[inline(always)]
+pub(crate) fn dot2x4_p(x0: &[i16], x1: &[i16], w: [&[i8]; 4]) -> [[i32; 4]; 2] {
+    let n = x0.len();
+    let x1 = &x1[..n];
+    let (w0, w1, w2, w3) = (&w[0][..n], &w[1][..n], &w[2][..n], &w[3][..n]);
+    let mut a = [[0i32; 4]; 2];
+    for k in 0..n {
+        a[0][0] = mac16(a[0][0], x0[k], w0[k]);
+        a[0][1] = mac16(a[0][1], x0[k], w1[k]);
+        a[0][2] = mac16(a[0][2], x0[k], w2[k]);
+        a[0][3] = mac16(a[0][3], x0[k], w3[k]);
+        a[1][0] = mac16(a[1][0], x1[k], w0[k]);
+        a[1][1] = mac16(a[1][1], x1[k], w1[k]);
+        a[1][2] = mac16(a[1][2], x1[k], w2[k]);
+        a[1][3] = mac16(a[1][3], x1[k], w3[k]);
+    }
+    a
+}
+
+/// One dot product of a pre-widened patch against a weight row.
+#[inline(always)]
+pub(crate) fn dot1_p(x: &[i16], w: &[i8]) -> i32 {
+    let w = &w[..x.len()];
+    let mut a = 0i32;
+    for k in 0..x.len() {
+        a = mac16(a, x[k], w[k]);
+    }
+    a
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::testutil::Rng;
@@ -87,6 +139,12 @@ mod tests {
                 assert_eq!(d24[0][j], naive(&x0, &ws[j]));
                 assert_eq!(d24[1][j], naive(&x1, &ws[j]));
                 assert_eq!(dot1(&x1, off, &ws[j]), naive(&x1, &ws[j]));
+                let p0: Vec<i16> = x0.iter().map(|&v| v as i16 + off).collect();
+                let p1: Vec<i16> = x1.iter().map(|&v| v as i16 + off).collect();
+                assert_eq!(dot4_p(&p0, w)[j], naive(&x0, &ws[j]));
+                assert_eq!(dot2x4_p(&p0, &p1, w)[1][j], naive(&x1, &ws[j]));
+                assert_eq!(dot2x4_p(&p0, &p1, w)[0][j], naive(&x0, &ws[j]));
+                assert_eq!(dot1_p(&p1, &ws[j]), naive(&x1, &ws[j]));
             }
         }
     }

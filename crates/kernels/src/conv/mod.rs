@@ -14,10 +14,12 @@ pub mod conv2d_s8;
 pub mod conv2d_s8_1x1;
 pub mod conv2d_s8_add;
 pub mod conv2d_s8_fast;
+pub(crate) mod cpu;
 pub(crate) mod dot;
 pub mod quant;
 #[cfg(test)]
 pub(crate) mod testutil;
+pub(crate) mod tile;
 
 pub use add_params::{add_s8_elem, AddS8Params};
 pub use conv2d_f32::{conv2d_f32, conv2d_f32_ref, Conv2dF32Params};

@@ -141,9 +141,78 @@ pub fn requantize_s8(
     v.clamp(min, max) as i8
 }
 
+/// [`requantize_s8`] written branch-free for auto-vectorization across lanes (channels or
+/// pixels): the same arithmetic step by step, so results are identical for every input with
+/// `shift` in `[-31, 30]` (which the params' checks guarantee).
+#[inline(always)]
+pub(crate) fn requantize_s8_lane(
+    acc: i32,
+    multiplier: i32,
+    shift: i32,
+    output_offset: i32,
+    min: i32,
+    max: i32,
+) -> i8 {
+    let left = shift.max(0);
+    let right = (-shift).max(0);
+    // MultiplyByQuantizedMultiplier: x · 2^left (wrapping, as C++ on every target) ...
+    let x = acc.wrapping_mul(1i32.wrapping_shl(left as u32));
+    // ... SaturatingRoundingDoublingHighMul(x, multiplier) ...
+    let ab = x as i64 * multiplier as i64;
+    let nudge = if ab >= 0 {
+        1i64 << 30
+    } else {
+        1 - (1i64 << 30)
+    };
+    let high = ((ab + nudge) / (1i64 << 31)) as i32;
+    let high = if x == i32::MIN && multiplier == i32::MIN {
+        i32::MAX
+    } else {
+        high
+    };
+    // ... RoundingDivideByPOT(high, right).
+    let mask = (1u32.wrapping_shl(right as u32) as i32).wrapping_sub(1);
+    let remainder = high & mask;
+    let threshold = (mask >> 1) + i32::from(high < 0);
+    let v = (high >> right) + i32::from(remainder > threshold);
+    v.wrapping_add(output_offset).clamp(min, max) as i8
+}
+
+/// Whether a shift is one TFLM's `QuantizeMultiplier` can produce (what the kernels rely on).
+pub(crate) fn shifts_ok(shifts: &[i32]) -> bool {
+    shifts.iter().all(|s| (-31..=30).contains(s))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lane_requant_equals_scalar() {
+        let mut r = super::super::testutil::Rng::new(5);
+        for i in 0..200_000 {
+            let acc = match i % 4 {
+                0 => r.range(i32::MIN as i64, i32::MAX as i64) as i32,
+                1 => [i32::MIN, i32::MAX, 0, -1, 1][r.usize(0, 4)],
+                _ => r.range(-100_000, 100_000) as i32,
+            };
+            let m = if i % 97 == 0 {
+                i32::MIN
+            } else {
+                r.range(0, i32::MAX as i64) as i32
+            };
+            let s = r.range(-31, 30) as i32;
+            let off = r.range(-128, 127) as i32;
+            assert_eq!(
+                requantize_s8_lane(acc, m, s, off, -128, 127),
+                requantize_s8(acc, m, s, off, -128, 127),
+                "{acc} {m} {s}"
+            );
+        }
+        assert!(shifts_ok(&[-31, 0, 30]));
+        assert!(!shifts_ok(&[-32]));
+        assert!(!shifts_ok(&[31]));
+    }
 
     #[test]
     fn round_is_half_away_from_zero() {

@@ -5,7 +5,7 @@
 //! [`depthwise_conv2d_s8_fast`](super::depthwise_conv2d_s8_fast) when it applies (depth
 //! multiplier 1, input offset in [−127, 128]) and the reference otherwise.
 
-use crate::conv::quant::{activation_range_s8, populate_multipliers, requantize_s8};
+use crate::conv::quant::{activation_range_s8, populate_multipliers, requantize_s8, shifts_ok};
 use crate::conv::{elems, ConvGeometry, ConvQuant};
 use crate::{KernelError, KernelResult, Shape4};
 
@@ -93,6 +93,7 @@ impl<'a> DepthwiseS8Params<'a> {
             || o.n != i.n
             || self.output_multiplier.len() != o.c
             || self.output_shift.len() != o.c
+            || !shifts_ok(self.output_shift)
             || self.act_min > self.act_max
         {
             return Err(KernelError::BadParams);

@@ -10,7 +10,8 @@
 //! accumulator block lives on the stack).
 
 use super::depthwise_conv2d_s8::DepthwiseS8Params;
-use crate::conv::quant::requantize_s8;
+use crate::conv::cpu::simd_dispatch;
+use crate::conv::quant::requantize_s8_lane;
 use crate::conv::ConvGeometry;
 use crate::{KernelError, KernelResult};
 
@@ -38,6 +39,30 @@ pub fn depthwise_conv2d_s8_fast(
     if !applies(p) {
         return Err(KernelError::BadParams);
     }
+    depthwise_s8_fast_into(p, input, filter, bias, output);
+    Ok(())
+}
+
+simd_dispatch! {
+    /// The kernel over checked, applicable params (AVX2 build when available).
+    fn depthwise_s8_fast_into(
+        p: &DepthwiseS8Params<'_>,
+        input: &[i8],
+        filter: &[i8],
+        bias: Option<&[i32]>,
+        output: &mut [i8],
+    ) => depthwise_s8_fast_body
+}
+
+/// The portable kernel body.
+#[inline(always)]
+pub(crate) fn depthwise_s8_fast_body(
+    p: &DepthwiseS8Params<'_>,
+    input: &[i8],
+    filter: &[i8],
+    bias: Option<&[i32]>,
+    output: &mut [i8],
+) {
     let (is, fs, os, g) = (p.input_shape, p.filter_shape, p.output_shape, p.geometry);
     let c = is.c;
     let off = p.input_offset as i16;
@@ -72,12 +97,13 @@ pub fn depthwise_conv2d_s8_fast(
                         }
                     }
                     let out = &mut output[out_base + c0..][..n];
+                    let mult = &p.output_multiplier[c0..c0 + n];
+                    let shift = &p.output_shift[c0..c0 + n];
                     for i in 0..n {
-                        let ch = c0 + i;
-                        out[i] = requantize_s8(
+                        out[i] = requantize_s8_lane(
                             acc[i],
-                            p.output_multiplier[ch],
-                            p.output_shift[ch],
+                            mult[i],
+                            shift[i],
                             p.output_offset,
                             p.act_min,
                             p.act_max,
@@ -88,7 +114,6 @@ pub fn depthwise_conv2d_s8_fast(
             }
         }
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -113,6 +138,20 @@ mod tests {
                 "case {i}: {:?} {:?} {:?} {:?}",
                 c.is, c.fs, c.os, c.g
             );
+        }
+    }
+
+    #[test]
+    fn portable_build_equals_reference() {
+        let mut r = Rng::new(64);
+        for i in 0..300 {
+            let c = Case::random(&mut r, true);
+            let p = c.params();
+            let mut want = vec![0i8; c.out_len()];
+            let mut got = vec![1i8; c.out_len()];
+            depthwise_conv2d_s8_ref(&p, &c.input, &c.filter, c.bias.as_deref(), &mut want).unwrap();
+            depthwise_s8_fast_body(&p, &c.input, &c.filter, c.bias.as_deref(), &mut got);
+            assert_eq!(want, got, "case {i}");
         }
     }
 

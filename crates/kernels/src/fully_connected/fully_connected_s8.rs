@@ -8,9 +8,10 @@
 //! the case for per-channel and for int8 models from the TFLite converter) and an input offset
 //! in [−127, 128], else the dispatch runs the reference.
 
+use crate::conv::cpu::simd_dispatch;
 use crate::conv::dot::{dot1, dot2x4, dot4};
 use crate::conv::quant::{
-    activation_range_s8, populate_multipliers, requantize_s8, FusedActivation,
+    activation_range_s8, populate_multipliers, requantize_s8, shifts_ok, FusedActivation,
 };
 use crate::{KernelError, KernelResult};
 
@@ -97,6 +98,7 @@ impl<'a> FullyConnectedS8Params<'a> {
         let m = self.output_multiplier.len();
         if !(m == 1 || m == self.output_depth)
             || self.output_shift.len() != m
+            || !shifts_ok(self.output_shift)
             || self.act_min > self.act_max
         {
             return Err(KernelError::BadParams);
@@ -224,6 +226,30 @@ pub fn fully_connected_s8_fast(
     if !p.fast_applies() {
         return Err(KernelError::BadParams);
     }
+    fc_s8_fast_into(p, input, filter, bias, output);
+    Ok(())
+}
+
+simd_dispatch! {
+    /// The kernel over checked, applicable params (AVX2 build when available).
+    fn fc_s8_fast_into(
+        p: &FullyConnectedS8Params<'_>,
+        input: &[i8],
+        filter: &[i8],
+        bias: Option<&[i32]>,
+        output: &mut [i8],
+    ) => fc_s8_fast_body
+}
+
+/// The portable kernel body.
+#[inline(always)]
+fn fc_s8_fast_body(
+    p: &FullyConnectedS8Params<'_>,
+    input: &[i8],
+    filter: &[i8],
+    bias: Option<&[i32]>,
+    output: &mut [i8],
+) {
     let (k, o_n) = (p.input_depth, p.output_depth);
     let off = p.input_offset as i16;
     let row = |o: usize| &filter[o * k..(o + 1) * k];
@@ -263,7 +289,6 @@ pub fn fully_connected_s8_fast(
         }
         b += if pair { 2 } else { 1 };
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -347,6 +372,20 @@ mod tests {
             fully_connected_s8(&p, &c.input, &c.filter, c.bias.as_deref(), &mut disp).unwrap();
             assert_eq!(want, got, "case {i}");
             assert_eq!(want, disp, "case {i}");
+        }
+    }
+
+    #[test]
+    fn portable_build_equals_reference() {
+        let mut r = Rng::new(84);
+        for i in 0..300 {
+            let c = Case::random(&mut r, false);
+            let p = c.params();
+            let mut want = vec![0i8; c.batches * c.o];
+            let mut got = vec![1i8; c.batches * c.o];
+            fully_connected_s8_ref(&p, &c.input, &c.filter, c.bias.as_deref(), &mut want).unwrap();
+            fc_s8_fast_body(&p, &c.input, &c.filter, c.bias.as_deref(), &mut got);
+            assert_eq!(want, got, "case {i}");
         }
     }
 
