@@ -101,10 +101,27 @@ def qparams_of(d):
     return float(q["scales"][0]), int(q["zero_points"][0])
 
 
-def run_case(out, name, fn, specs, ranges, extra=None, n_runs=1, mode="int8"):
+def output_quant_like_input(model):
+    """Rewrites the model so its output tensor has the input tensor's quantization (to reach
+    kernel paths that TFLM takes only for identical parameters)."""
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    m = flatbuffer_utils.convert_bytearray_to_object(bytearray(model))
+    sg = m.subgraphs[0]
+    src = sg.tensors[sg.inputs[0]].quantization
+    dst = sg.tensors[sg.outputs[0]].quantization
+    dst.scale = np.array(src.scale, dtype=np.float32)
+    dst.zeroPoint = np.array(src.zeroPoint, dtype=np.int64)
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(m))
+
+
+def run_case(out, name, fn, specs, ranges, extra=None, n_runs=1, mode="int8",
+             same_quant=False):
     # Seeded per case so regenerating one file reproduces the committed data exactly.
     rng = np.random.default_rng(zlib.crc32(name.encode()))
     model = convert(fn, specs, ranges, rng, mode)
+    if same_quant:
+        model = output_quant_like_input(model)
     ops = op_names(model)
     interp = runtime.Interpreter.from_bytes(model, arena_size=256 * 1024)
     lines = [f"case {name}", "ops " + " ".join(ops)]
@@ -194,6 +211,14 @@ def gen_mean(out):
              [spec(1, 3, 4, 6)], [(-3, 5)], extra={"axes": "3"}, n_runs=2)
     run_case(out, "mean_w", lambda a: tf.reduce_mean(a, axis=[2], keepdims=True),
              [spec(1, 3, 4, 6)], [(-3, 5)], extra={"axes": "2"}, n_runs=2)
+    run_case(out, "mean_c_same", lambda a: tf.reduce_mean(a, axis=[3], keepdims=True),
+             [spec(1, 3, 4, 6)], [(-3, 5)], extra={"axes": "3"}, n_runs=2, same_quant=True)
+    run_case(out, "mean_hw_nokeep", lambda a: tf.reduce_mean(a, axis=[1, 2], keepdims=False),
+             [spec(1, 5, 5, 8)], [(-3, 5)], extra={"axes": "1 2", "keep_dims": "0"}, n_runs=2)
+    run_case(out, "mean_hw_nokeep_same",
+             lambda a: tf.reduce_mean(a, axis=[1, 2], keepdims=False),
+             [spec(1, 5, 5, 8)], [(-3, 5)], extra={"axes": "1 2", "keep_dims": "0"}, n_runs=2,
+             same_quant=True)
 
 
 def gen_relu(out):

@@ -283,7 +283,9 @@ fn mean_matches_tflm() {
     for case in load("mean.txt") {
         assert_eq!(case.op(), "MEAN");
         let axes: Vec<i32> = case.ints("axes").into_iter().map(|v| v as i32).collect();
-        let p = MeanParamsS8::prepare::<i8>(case.qp("in0"), case.qp("out"), &axes, true).unwrap();
+        let keep_dims = case.kv.get("keep_dims").is_none_or(|v| v[0] != "0");
+        let p =
+            MeanParamsS8::prepare::<i8>(case.qp("in0"), case.qp("out"), &axes, keep_dims).unwrap();
         for r in 0..case.runs() {
             let want = case.i8s(&format!("run{r}_out"));
             let mut got = vec![0i8; want.len()];
