@@ -10,10 +10,14 @@
 //! - one operand is the output of an int8 CONV_2D and is read by nothing but this ADD (once) and
 //!   is not a graph output;
 //! - the other operand (the skip) is a distinct non-constant tensor with the conv output's shape
-//!   and dtype, read by no node after the ADD, not a graph output, and not a view (RESHAPE or
-//!   SQUEEZE output) — so it really dies at the ADD and the planner may overwrite it;
+//!   and dtype, read by no node after the ADD, not a graph output, not a view (RESHAPE or
+//!   SQUEEZE output) and with no view of it read later or output — so its bytes really die at
+//!   the ADD and the planner may overwrite them;
 //! - the conv's input is not the skip nor a view of it (the conv reads a neighbourhood of its
 //!   input while the fused node overwrites the skip element by element).
+//!
+//! - moving the conv to the ADD's place keeps its input alive until the ADD: no fusion in
+//!   between may overwrite that input.
 //!
 //! When both operands qualify, the one produced later is fused (its conv already sits next to
 //! the ADD, so no lifetime grows). The fused node takes the ADD's place; the conv node is
@@ -67,12 +71,24 @@ pub fn fuse_conv_add(g: &Graph) -> (Graph, Vec<Fused>) {
         }
     }
     let is_output = |t: TensorId| g.outputs.contains(&t);
+    // Views share their root's bytes: the root is only dead once all its views are.
+    let mut root_last: Vec<Option<usize>> = last_read.clone();
+    let mut root_output: Vec<bool> = (0..nt).map(is_output).collect();
+    for t in 0..nt {
+        let r = view_root(g, &producer, t);
+        if r != t {
+            root_last[r] = root_last[r].max(last_read[t]);
+            root_output[r] |= root_output[t];
+        }
+    }
     let int8 = |t: TensorId| {
         g.tensors
             .get(t)
             .is_some_and(|t| t.dtype == DType::I8 && !t.is_const())
     };
 
+    // (add node, skip root) of fusions done: that root's bytes are overwritten at that node.
+    let mut overwritten: Vec<(usize, TensorId)> = Vec::new();
     let mut replaced: Vec<Option<Node>> = vec![None; g.nodes.len()];
     let mut removed = vec![false; g.nodes.len()];
     let mut fused = Vec::new();
@@ -110,11 +126,18 @@ pub fn fuse_conv_add(g: &Graph) -> (Graph, Vec<Fused>) {
             let Some(conv_in) = conv.inputs.first().copied().flatten() else {
                 continue;
             };
-            let ok = reads[conv_t] == 1
+            // Moving the conv from `p` to `a` makes its input live until `a`: no earlier fusion
+            // in between may have overwritten those bytes.
+            let in_root = view_root(g, &producer, conv_in);
+            let moved_ok = !overwritten
+                .iter()
+                .any(|&(at, r)| r == in_root && p < at && at < a);
+            let ok = moved_ok
+                && reads[conv_t] == 1
                 && !is_output(conv_t)
                 && int8(conv_in)
-                && last_read[skip] == Some(a)
-                && !is_output(skip)
+                && root_last[skip] == Some(a)
+                && !root_output[skip]
                 && view_root(g, &producer, skip) == skip
                 && view_root(g, &producer, conv_in) != skip
                 && conv.outputs.len() == 1
@@ -134,6 +157,8 @@ pub fn fuse_conv_add(g: &Graph) -> (Graph, Vec<Fused>) {
                 outputs: vec![out],
             });
             removed[p] = true;
+            overwritten.push((a, skip));
+            root_last[in_root] = root_last[in_root].max(Some(a));
             fused.push(Fused {
                 conv_node: p,
                 add_node: a,
@@ -215,6 +240,26 @@ mod tests {
         let skip = g.nodes[0].outputs[0];
         g.outputs.push(skip);
         assert!(fuse_conv_add(&g).1.is_empty());
+    }
+
+    #[test]
+    fn skip_with_a_live_view_is_not_fused() {
+        let mut b = GraphBuilder::new("view");
+        let x = b.input("x", &[1, 4, 4, 2]);
+        let a = b
+            .conv2d(x, 2, (1, 1), 1, Padding::Same, Activation::None)
+            .unwrap();
+        let v = b.reshape(a, &[1, 32]).unwrap();
+        let m = b
+            .conv2d(a, 2, (1, 1), 1, Padding::Same, Activation::None)
+            .unwrap();
+        let c = b
+            .conv2d(m, 2, (3, 3), 1, Padding::Same, Activation::None)
+            .unwrap();
+        let s = b.add(a, c, Activation::None).unwrap();
+        let g = b.finish(&[s, v]);
+        assert!(fuse_conv_add(&g).1.is_empty());
+        crate::plan::plan_default(&g).unwrap();
     }
 
     #[test]

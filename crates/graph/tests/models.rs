@@ -5,7 +5,9 @@
 use std::path::PathBuf;
 
 use tinyforge_graph::fit::{fit, FitOptions};
-use tinyforge_graph::{graph_cost, layerwise_floor, plan_default, validate, Device, Op};
+use tinyforge_graph::{
+    graph_cost, layerwise_floor, plan, plan_default, validate, Device, Op, PlanOptions,
+};
 
 fn model(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("../../testdata/models/{name}.tflite"))
@@ -40,6 +42,16 @@ fn check(name: &str) -> usize {
         p.arena_bytes
     );
     assert!(p.arena_bytes >= p.peak_live_bytes());
+    // 4-byte alignment costs nothing here: byte-packed plans are no smaller.
+    let packed = plan(
+        &g,
+        &PlanOptions {
+            alignment: 1,
+            ..PlanOptions::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(packed.arena_bytes, p.arena_bytes, "{name}");
     // Every fused node writes over its skip tensor.
     for node in &p.graph.nodes {
         if let Op::Conv2dAdd { conv_out, .. } = node.op {

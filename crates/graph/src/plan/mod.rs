@@ -199,6 +199,74 @@ impl Plan {
         Some(off..off + t.bytes())
     }
 
+    /// Checks the plan against its graph's execution: while node `n` writes its output, no byte
+    /// of it may belong to another tensor that `n` reads or that is needed later, unless the
+    /// plan records that alias. [`plan`] runs this on every plan it returns.
+    pub fn verify(&self) -> GraphResult<()> {
+        let g = &self.graph;
+        let overlaps = |a: &std::ops::Range<usize>, b: &std::ops::Range<usize>| {
+            a.start < b.end && b.start < a.end && !a.is_empty() && !b.is_empty()
+        };
+        for (n, node) in g.nodes.iter().enumerate() {
+            for &o in &node.outputs {
+                let Some(ro) = self.range(o) else {
+                    return Err(GraphError::Plan(format!(
+                        "node {n}: output {o} has no offset"
+                    )));
+                };
+                if ro.end > self.arena_bytes {
+                    return Err(GraphError::Plan(format!(
+                        "node {n}: output {o} exceeds the arena"
+                    )));
+                }
+                if let Some((off, size)) = self.scratch.get(n).copied().flatten() {
+                    if overlaps(&ro, &(off..off + size)) {
+                        return Err(GraphError::Plan(format!(
+                            "node {n}: scratch overlaps output"
+                        )));
+                    }
+                }
+                // A view writes nothing: it must sit exactly on its input's bytes, which (through
+                // chains of views) other live tensors may share.
+                if let Some(a) = self
+                    .aliases
+                    .iter()
+                    .find(|a| a.node == n && a.output == o && a.kind == AliasKind::View)
+                {
+                    if self.range(a.input) != Some(ro.clone()) {
+                        return Err(GraphError::Plan(format!(
+                            "node {n}: view `{}` is not at its input's offset",
+                            g.tensors[o].name
+                        )));
+                    }
+                    continue;
+                }
+                for (t, life) in self.lifetimes.iter().enumerate() {
+                    let Some((first, last)) = *life else { continue };
+                    let read_here = node.inputs.contains(&Some(t));
+                    let needed = first <= n && (last > n || read_here) && t != o;
+                    if !needed {
+                        continue;
+                    }
+                    let Some(rt) = self.range(t) else { continue };
+                    let aliased = self
+                        .aliases
+                        .iter()
+                        .any(|a| a.node == n && a.output == o && a.input == t);
+                    if overlaps(&ro, &rt) && !aliased {
+                        return Err(GraphError::Plan(format!(
+                            "node {n} ({}): output `{}` overwrites live tensor `{}`",
+                            node.op.name(),
+                            g.tensors[o].name,
+                            g.tensors[t].name
+                        )));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The largest live-bytes value over nodes: a lower bound of `arena_bytes`.
     pub fn peak_live_bytes(&self) -> usize {
         self.live_bytes.iter().copied().max().unwrap_or(0)
@@ -402,7 +470,7 @@ pub fn plan(g: &Graph, opts: &PlanOptions) -> GraphResult<Plan> {
     let arena_bytes = planner.arena_size();
     check_buffers(&buffers, &buf_off, arena_bytes, opts.alignment)?;
 
-    let live_bytes = (0..nn)
+    let live_bytes: Vec<usize> = (0..nn)
         .map(|n| {
             buffers
                 .iter()
@@ -411,7 +479,7 @@ pub fn plan(g: &Graph, opts: &PlanOptions) -> GraphResult<Plan> {
                 .sum()
         })
         .collect();
-    Ok(Plan {
+    let plan = Plan {
         offsets: buffer_of.iter().map(|b| b.map(|b| buf_off[b])).collect(),
         lifetimes: life,
         scratch: scratch_buf
@@ -424,7 +492,9 @@ pub fn plan(g: &Graph, opts: &PlanOptions) -> GraphResult<Plan> {
         arena_bytes,
         alignment: opts.alignment,
         graph,
-    })
+    };
+    plan.verify()?;
+    Ok(plan)
 }
 
 /// Ops whose output element `i` depends only on input elements at `i` (or broadcast ones), so
@@ -593,6 +663,84 @@ pub(crate) mod tests {
         }
         assert_eq!(p.live_bytes[0], 64 + 256 + 100);
         assert_eq!(p.arena_bytes, 512, "the depthwise peak dominates");
+    }
+
+    #[test]
+    fn random_dags_plan_and_verify() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut rnd = |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        for _ in 0..300 {
+            let mut b = GraphBuilder::new("rand");
+            let mut pool = vec![b.input("x", &[1, 4, 4, 8])];
+            for _ in 0..12 {
+                let a = pool[rnd(pool.len())];
+                let t = match rnd(5) {
+                    0 => b.conv2d(a, 8, (3, 3), 1, Padding::Same, Activation::None),
+                    1 => b.unary(Op::Relu, a),
+                    2 => {
+                        let c = pool[rnd(pool.len())];
+                        b.add(a, c, Activation::None)
+                    }
+                    3 => b
+                        .reshape(a, &[1, 128])
+                        .and_then(|r| b.reshape(r, &[1, 4, 4, 8])),
+                    _ => {
+                        // A residual block the fuser can take.
+                        let m = b.conv2d(a, 8, (1, 1), 1, Padding::Same, Activation::Relu);
+                        let c = m.and_then(|m| {
+                            b.conv2d(m, 8, (3, 3), 1, Padding::Same, Activation::None)
+                        });
+                        c.and_then(|c| b.add(a, c, Activation::Relu))
+                    }
+                }
+                .unwrap();
+                pool.push(t);
+            }
+            let mut outs = vec![*pool.last().unwrap()];
+            if rnd(2) == 0 {
+                outs.push(pool[rnd(pool.len())]);
+            }
+            outs.dedup();
+            let g = b.finish(&outs);
+            let p = match plan_default(&g) {
+                Ok(p) => p,
+                Err(e) => {
+                    let (f, _) = crate::fuse::fuse_conv_add(&g);
+                    for (i, n) in f.nodes.iter().enumerate() {
+                        eprintln!("{i} {} {:?} -> {:?}", n.op.name(), n.inputs, n.outputs);
+                    }
+                    eprintln!("outputs {:?}", f.outputs);
+                    panic!("{e}");
+                }
+            };
+            assert!(p.arena_bytes >= p.peak_live_bytes());
+            let lin = plan(
+                &g,
+                &PlanOptions {
+                    planner: PlannerKind::Linear,
+                    ..PlanOptions::default()
+                },
+            )
+            .unwrap();
+            assert!(p.arena_bytes <= lin.arena_bytes);
+        }
+    }
+
+    #[test]
+    fn verify_catches_clobbering() {
+        let g = small_cnn();
+        let mut p = plan_default(&g).unwrap();
+        p.verify().unwrap();
+        // Put the depthwise output on top of its input.
+        let (x, y) = (g.nodes[1].inputs[0].unwrap(), g.nodes[1].outputs[0]);
+        p.offsets[y] = p.offsets[x];
+        let e = p.verify().unwrap_err().to_string();
+        assert!(e.contains("node 1 (DEPTHWISE_CONV_2D)"), "{e}");
     }
 
     #[test]
