@@ -115,13 +115,37 @@ def output_quant_like_input(model):
     return bytes(flatbuffer_utils.convert_object_to_bytearray(m))
 
 
+def requantize_model(model, in_type, in_scale, in_zp, out_type=None, out_scale=None, out_zp=0):
+    """Turns a QUANTIZE(float→int8) + RESHAPE model into an int→int requantization by giving
+    the float input tensor an integer type and quantization (optionally retyping the output)."""
+    from tensorflow.lite.python import schema_py_generated as schema
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    m = flatbuffer_utils.convert_bytearray_to_object(bytearray(model))
+    sg = m.subgraphs[0]
+    t = sg.tensors[sg.inputs[0]]
+    t.type = in_type
+    t.quantization = schema.QuantizationParametersT()
+    t.quantization.scale = np.array([in_scale], dtype=np.float32)
+    t.quantization.zeroPoint = np.array([in_zp], dtype=np.int64)
+    if out_type is not None:
+        for op in sg.operators:
+            for i in op.outputs:
+                sg.tensors[i].type = out_type
+                sg.tensors[i].quantization.scale = np.array([out_scale], dtype=np.float32)
+                sg.tensors[i].quantization.zeroPoint = np.array([out_zp], dtype=np.int64)
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(m))
+
+
 def run_case(out, name, fn, specs, ranges, extra=None, n_runs=1, mode="int8",
-             same_quant=False):
+             same_quant=False, rewrite=None):
     # Seeded per case so regenerating one file reproduces the committed data exactly.
     rng = np.random.default_rng(zlib.crc32(name.encode()))
     model = convert(fn, specs, ranges, rng, mode)
     if same_quant:
         model = output_quant_like_input(model)
+    if rewrite is not None:
+        model = rewrite(model)
     ops = op_names(model)
     interp = runtime.Interpreter.from_bytes(model, arena_size=256 * 1024)
     lines = [f"case {name}", "ops " + " ".join(ops)]
@@ -244,6 +268,20 @@ def gen_quantize(out):
              n_runs=2, mode="dequantize")
 
 
+def gen_requantize(out):
+    int8, int16 = 9, 7  # schema TensorType values
+    reshape = lambda a: tf.reshape(a, [4, 16])  # noqa: E731
+    run_case(out, "requant_s8_s8", reshape, [spec(1, 64)], [(-3, 5)], n_runs=2, mode="quantize",
+             rewrite=lambda m: requantize_model(m, int8, 0.0517, 7))
+    run_case(out, "requant_s8_s8_up", reshape, [spec(1, 64)], [(-3, 5)], n_runs=2,
+             mode="quantize", rewrite=lambda m: requantize_model(m, int8, 0.0041, -100))
+    run_case(out, "requant_s8_s16", reshape, [spec(1, 64)], [(-3, 5)], n_runs=2,
+             mode="quantize",
+             rewrite=lambda m: requantize_model(m, int8, 0.0517, 7, int16, 0.00013, 0))
+    run_case(out, "requant_s16_s8", reshape, [spec(1, 64)], [(-3, 5)], n_runs=2,
+             mode="quantize", rewrite=lambda m: requantize_model(m, int16, 0.00021, 0))
+
+
 def gen_int16(out):
     run_case(out, "add16_same", lambda a, b: a + b, [spec(1, 4, 4, 3), spec(1, 4, 4, 3)],
              [(-3, 2), (-0.5, 1.5)], n_runs=2, mode="int16")
@@ -280,6 +318,7 @@ def main():
         "movement": gen_movement,
         "quantize": gen_quantize,
         "int16": gen_int16,
+        "requantize": gen_requantize,
         "float": gen_float,
     }
     only = sys.argv[2:] or list(gens)

@@ -504,3 +504,40 @@ fn float_kernels_match_tflm() {
         }
     }
 }
+
+#[test]
+fn requantize_matches_tflm() {
+    use tinyforge_kernels::quantize::requantize::{requantize, RequantizeParams};
+    for case in load("requantize.txt") {
+        assert_eq!(case.op(), "QUANTIZE");
+        let dt = |k: &str| case.kv[k][0].clone();
+        for r in 0..case.runs() {
+            let (i, o) = (format!("run{r}_in0"), format!("run{r}_out"));
+            let (qi, qo) = (case.qp("in0"), case.qp("out"));
+            match (dt("in0_dtype").as_str(), dt("out_dtype").as_str()) {
+                ("int8", "int8") => {
+                    let p = RequantizeParams::prepare::<i8, i8>(qi, qo).unwrap();
+                    let want = case.i8s(&o);
+                    let mut got = vec![0i8; want.len()];
+                    requantize(&p, &case.i8s(&i), &mut got).unwrap();
+                    assert_same(&case, r, &got, &want);
+                }
+                ("int8", "int16") => {
+                    let p = RequantizeParams::prepare::<i8, i16>(qi, qo).unwrap();
+                    let want = case.i16s(&o);
+                    let mut got = vec![0i16; want.len()];
+                    requantize(&p, &case.i8s(&i), &mut got).unwrap();
+                    assert_same(&case, r, &got, &want);
+                }
+                ("int16", "int8") => {
+                    let p = RequantizeParams::prepare::<i16, i8>(qi, qo).unwrap();
+                    let want = case.i8s(&o);
+                    let mut got = vec![0i8; want.len()];
+                    requantize(&p, &case.i16s(&i), &mut got).unwrap();
+                    assert_same(&case, r, &got, &want);
+                }
+                other => panic!("unexpected types {other:?}"),
+            }
+        }
+    }
+}
