@@ -105,6 +105,7 @@ fn float_models_plan() {
         "pretrainedResnet",
         "ad01_fp32",
         "hello_world_float",
+        "simple_add_model",
     ] {
         let g = tinyforge_tflite::read_file(model(name)).unwrap();
         let p = plan_default(&g).unwrap();
