@@ -218,6 +218,12 @@ def gen_softmax(out):
     run_case(out, "softmax_12x3", lambda a: tf.nn.softmax(a), [spec(3, 12)], [(-20, 10)], n_runs=3)
     run_case(out, "softmax_narrow", lambda a: tf.nn.softmax(a), [spec(2, 7)], [(-0.3, 0.3)], n_runs=3)
     run_case(out, "softmax_4d", lambda a: tf.nn.softmax(a), [spec(1, 2, 2, 33)], [(-60, 40)], n_runs=2)
+    # The final SOFTMAX of the reference models, with their exact input quantization.
+    for name, n, scale, zp in [("kws", 12, 0.14469251036643982, 14),
+                               ("resnet", 10, 0.17185351252555847, 24),
+                               ("vww", 2, 0.014636218547821045, -5)]:
+        run_case(out, f"softmax_{name}", lambda a: tf.nn.softmax(a), [spec(16, n)], [(-8, 8)],
+                 n_runs=4, rewrite=lambda m, s=scale, z=zp: requantize_model(m, 9, s, z))
 
 
 def gen_logistic_tanh(out):
