@@ -7,12 +7,12 @@
 //!   tensor sizes ([`MAX_TENSOR_BYTES`], [`MAX_ACTIVATION_BYTES`]), TFLite's operand counts,
 //!   sane options. Unsupported ops are an error naming the op and listing
 //!   [`SUPPORTED_OPS`](tinyforge_graph::SUPPORTED_OPS).
-//! * [`write`]: a schema-3 `.tflite` that LiteRT and TFLite Micro load; `read(write(g)) == g`.
+//! * [`write()`]: a schema-3 `.tflite` that LiteRT and TFLite Micro load; `read(write(g)) == g`.
 //!
 //! The flatbuffer bindings are ours, written from the schema's field ids ([`schema`]), and the
 //! reader needs no `unsafe` (its table view bounds-checks every access even after verification).
 //! Neighbours: `tinyforge-graph` defines the IR; `tinyforge-runtime` executes what we read;
-//! the CLI and `compress` write what they produce through [`write`].
+//! the CLI and `compress` write what they produce through [`write()`].
 //!
 //! # Example
 //!

@@ -4,7 +4,7 @@
 //!
 //! Written by hand from the schema's field ids and types, not generated. A field with id `n`
 //! lives at vtable offset `4 + 2n`; a union field with id `n` occupies ids `n - 1` (its type
-//! byte) and `n` (the table offset). Neighbours: [`crate::view`] reads these tables without
+//! byte) and `n` (the table offset). Neighbours: the crate's table view reads these tables without
 //! `unsafe`, [`crate::reader`] and [`crate::writer`] map them to and from the IR.
 
 use flatbuffers::{ForwardsUOffset, InvalidFlatbuffer, Vector, Verifiable, Verifier};

@@ -247,6 +247,17 @@ fn check(graph: &Graph, nodes: &[FlatNode]) -> Result<()> {
     if n > i32::MAX as usize {
         return Err(err("too many tensors"));
     }
+    // The flatbuffers builder cannot grow past 2 GiB (it would panic); leave room for tables.
+    let constant_bytes = graph
+        .tensors
+        .iter()
+        .map(|t| t.data.as_ref().map_or(0, Vec::len))
+        .fold(0usize, usize::saturating_add);
+    if constant_bytes > crate::MAX_FILE_BYTES / 2 {
+        return Err(err(format!(
+            "{constant_bytes} bytes of constants exceed the 1 GiB this writer supports"
+        )));
+    }
     for (i, t) in graph.tensors.iter().enumerate() {
         let terr = |m: String| err(format!("tensor {i} ('{}'): {m}", t.name));
         if t.shape.iter().any(|&d| d == 0 || d > i32::MAX as usize) {
