@@ -40,12 +40,13 @@ impl ReluParamsS8 {
 
     #[inline(always)]
     pub fn apply(&self, x: i8) -> i8 {
-        let v = self.output_offset
-            + multiply_by_quantized_multiplier(
-                x as i32 - self.input_offset,
-                self.output_multiplier,
-                self.output_shift,
-            );
+        // Saturating: an extreme scale ratio must clamp, not overflow.
+        let v = multiply_by_quantized_multiplier(
+            x as i32 - self.input_offset,
+            self.output_multiplier,
+            self.output_shift,
+        )
+        .saturating_add(self.output_offset);
         v.clamp(self.act_min, self.act_max) as i8
     }
 }

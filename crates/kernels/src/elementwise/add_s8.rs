@@ -91,8 +91,8 @@ impl AddParamsS8 {
     /// activation range (which lies inside the storage type's range).
     #[inline(always)]
     pub fn add_element(&self, x: i32, y: i32) -> i32 {
-        let input1_val = self.input1_offset + x;
-        let input2_val = self.input2_offset + y;
+        let input1_val = self.input1_offset.wrapping_add(x);
+        let input2_val = self.input2_offset.wrapping_add(y);
         let shifted_input1_val = input1_val.wrapping_mul(1 << self.left_shift);
         let shifted_input2_val = input2_val.wrapping_mul(1 << self.left_shift);
         let scaled_input1_val = multiply_by_quantized_multiplier_smaller_than_one_exp(

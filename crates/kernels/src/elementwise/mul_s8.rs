@@ -51,14 +51,15 @@ impl MulParamsS8 {
     /// One output value from two raw quantized inputs.
     #[inline(always)]
     pub fn mul_element(&self, x: i32, y: i32) -> i32 {
-        let a = self.input1_offset + x;
-        let b = self.input2_offset + y;
+        let a = self.input1_offset.wrapping_add(x);
+        let b = self.input2_offset.wrapping_add(y);
         let v = multiply_by_quantized_multiplier(
             a.wrapping_mul(b),
             self.output_multiplier,
             self.output_shift,
         )
-        .wrapping_add(self.output_offset);
+        // Saturating: an extreme scale ratio must clamp, not wrap to the other end.
+        .saturating_add(self.output_offset);
         v.clamp(self.act_min, self.act_max)
     }
 }

@@ -74,7 +74,8 @@ pub fn mean_quantized<T: QInt>(
     let (multiplier, shift) = mean_multiplier(p.multiplier, p.shift, count as i64);
     let (mut acc, mut k) = (0i32, 0usize);
     p.axes.for_each(shape, |o, i| {
-        acc += input[i].to_i32();
+        // Wrapping like TFLM's int32 accumulator (only reachable with > 2^16 int16 terms).
+        acc = acc.wrapping_add(input[i].to_i32());
         k += 1;
         if k < count {
             return;
