@@ -1,1 +1,67 @@
-fn main() {}
+//! The `tinyforge` binary: a thin clap-derive dispatcher over the library crates.
+//!
+//! Each subcommand lives in its own module under `cmd/` with an `Args` struct and a
+//! `run(args) -> anyhow::Result<()>`; adding a command is one module, one enum variant and one
+//! match arm here. Errors print as a single `error: …` line (with the file and the fault) and
+//! exit with a non-zero code; no command panics on bad input.
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod cmd;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "tinyforge",
+    version,
+    about = "TinyML toolkit: inspect, run and benchmark models for microcontrollers"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Per-layer cost table, planned peak SRAM, flash estimate and device fit check.
+    Inspect(cmd::inspect::Args),
+    /// Run inference on raw little-endian input tensors and write the outputs.
+    Run(cmd::run::Args),
+    /// Median host latency per inference.
+    Bench(cmd::bench::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Inspect(a) => cmd::inspect::run(a),
+        Command::Run(a) => cmd::run::run(a),
+        Command::Bench(a) => cmd::bench::run(a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {}", one_line(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The error chain on one line, without repeating what an outer message already says (library
+/// errors often quote their source, and contexts often name the same file).
+fn one_line(e: &anyhow::Error) -> String {
+    let mut msg = String::new();
+    for cause in e.chain() {
+        let s = cause.to_string();
+        if msg.contains(&s) {
+            continue;
+        }
+        if s.contains(&msg) {
+            msg = s;
+        } else {
+            msg.push_str(": ");
+            msg.push_str(&s);
+        }
+    }
+    msg.replace('\n', " ")
+}
