@@ -11,7 +11,9 @@
 //! - [`Stats`] / [`Normalization`] summarise and scale it;
 //! - [`DataSpec`] + [`load`] / [`load_splits`] do all of the above from a config section.
 //!
-//! Loaders: MNIST IDX ([`idx`]), CSV ([`mod@csv`]). Errors are [`DataError`]s naming the file
+//! Loaders: MNIST IDX ([`idx`]), CSV ([`mod@csv`]), WAV class folders with log-mel/MFCC features
+//! ([`audio`]), image class folders ([`images`]), raw little-endian tensors for calibration
+//! ([`raw`]). Errors are [`DataError`]s naming the file
 //! and the fault; corrupt input never panics.
 //!
 //! ```
@@ -50,18 +52,26 @@
 //! # Ok::<(), tinyforge_data::DataError>(())
 //! ```
 
+pub mod audio;
 pub mod batch;
 pub mod csv;
 pub mod dataset;
 pub mod error;
+pub mod folders;
 pub mod idx;
+pub mod images;
+pub mod raw;
 pub mod spec;
 pub mod split;
 pub mod stats;
 
+pub use audio::{AudioFeature, FeatureExtractor, Spectrum, WavOptions};
 pub use batch::{Augment, BatchBuffer, BatchConfig, Batcher, Sampling};
+pub use csv::{ColumnRef, CsvOptions, TargetKind};
 pub use dataset::{Dataset, Sample, Target, Targets};
 pub use error::{DataError, Result};
-pub use spec::{detect_kind, load, load_splits, DataKind, DataSpec};
+pub use images::{ColorMode, ImageOptions};
+pub use raw::{RawDtype, RawOptions};
+pub use spec::{detect_kind, load, load_splits, DataKind, DataSpec, MnistOptions};
 pub use split::{split, RangeSpec, SplitSpec, Splits};
 pub use stats::{class_weights, Normalization, NormalizeMode, Stats};

@@ -18,10 +18,14 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::audio::{load_wav_folders, WavOptions};
 use crate::csv::{load_csv, CsvOptions};
 use crate::dataset::Dataset;
 use crate::error::{DataError, Result};
+use crate::folders::{any_class_file_with, has_ext};
 use crate::idx::load_mnist_dir;
+use crate::images::{load_image_folders, ImageOptions, IMAGE_EXTENSIONS};
+use crate::raw::{load_raw, RawOptions};
 use crate::split::{split, SplitSpec, Splits};
 use crate::stats::{Normalization, NormalizeMode};
 
@@ -31,6 +35,9 @@ use crate::stats::{Normalization, NormalizeMode};
 pub enum DataKind {
     Mnist,
     Csv,
+    Wav,
+    Images,
+    Raw,
 }
 
 /// MNIST options.
@@ -50,6 +57,9 @@ pub struct DataSpec {
     pub path: PathBuf,
     pub mnist: MnistOptions,
     pub csv: CsvOptions,
+    pub wav: WavOptions,
+    pub images: ImageOptions,
+    pub raw: RawOptions,
     /// How [`load_splits`] cuts the data; `None` keeps everything as training data.
     pub split: Option<SplitSpec>,
     /// Normalisation fitted on the training part by [`load_splits`].
@@ -66,12 +76,6 @@ impl DataSpec {
     }
 }
 
-fn has_ext(p: &Path, exts: &[&str]) -> bool {
-    p.extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| exts.iter().any(|x| e.eq_ignore_ascii_case(x)))
-}
-
 /// Guesses the loader for `path`; see the module docs for the rules.
 pub fn detect_kind(path: &Path) -> Result<DataKind> {
     let meta = std::fs::metadata(path).map_err(|e| DataError::io(path, e))?;
@@ -79,9 +83,13 @@ pub fn detect_kind(path: &Path) -> Result<DataKind> {
         if has_ext(path, &["csv", "tsv", "txt"]) {
             return Ok(DataKind::Csv);
         }
+        if has_ext(path, &["bin"]) {
+            return Ok(DataKind::Raw);
+        }
         return Err(DataError::Unsupported {
             path: path.to_path_buf(),
-            reason: "cannot tell the dataset kind of this file (expected .csv); set `kind`".into(),
+            reason: "cannot tell the dataset kind of this file (expected .csv or .bin); set `kind`"
+                .into(),
         });
     }
     let entries = list_dir(path)?;
@@ -92,9 +100,20 @@ pub fn detect_kind(path: &Path) -> Result<DataKind> {
     }) {
         return Ok(DataKind::Mnist);
     }
+    if entries.iter().any(|p| p.is_file() && has_ext(p, &["bin"])) {
+        return Ok(DataKind::Raw);
+    }
+    if any_class_file_with(path, &["wav"]) {
+        return Ok(DataKind::Wav);
+    }
+    if any_class_file_with(path, IMAGE_EXTENSIONS) {
+        return Ok(DataKind::Images);
+    }
     Err(DataError::Unsupported {
         path: path.to_path_buf(),
-        reason: "cannot tell the dataset kind of this folder (no IDX files); set `kind`".into(),
+        reason: "cannot tell the dataset kind of this folder (no IDX or .bin files, no class \
+                 sub-folders of .wav or image files); set `kind`"
+            .into(),
     })
 }
 
@@ -121,6 +140,9 @@ pub fn load(spec: &DataSpec) -> Result<Dataset> {
     match kind {
         DataKind::Mnist => load_mnist_dir(&spec.path, spec.mnist.prefix.as_deref()),
         DataKind::Csv => load_csv(&spec.path, &spec.csv),
+        DataKind::Wav => load_wav_folders(&spec.path, &spec.wav),
+        DataKind::Images => load_image_folders(&spec.path, &spec.images),
+        DataKind::Raw => load_raw(&spec.path, &spec.raw),
     }
 }
 

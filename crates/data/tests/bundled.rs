@@ -114,3 +114,46 @@ fn digits_csv() {
     let st = Stats::of(&parts.train);
     assert!(st.mean.abs() < 1e-4 && (st.std - 1.0).abs() < 1e-4);
 }
+
+#[test]
+fn reference_input_tensors_as_calibration_data() {
+    use tinyforge_data::{RawDtype, RawOptions};
+    // The fp32 and int8 AD inputs are the same data; dequantised int8 must track the floats.
+    let f = tinyforge_data::raw::load_raw(
+        &repo("testdata/reference/ad01_fp32/real_input0.bin"),
+        &RawOptions {
+            sample_shape: vec![640],
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(f.len(), 8);
+    let both = tinyforge_data::raw::load_raw(
+        &repo("testdata/reference/ad01_fp32"),
+        &RawOptions {
+            sample_shape: vec![640],
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(both.len(), 16); // random + real inputs, outputs skipped
+    let q = tinyforge_data::raw::load_raw(
+        &repo("testdata/reference/ad01_int8/real_input0.bin"),
+        &RawOptions {
+            dtype: RawDtype::I8,
+            sample_shape: vec![640],
+            scale: Some(0.391_015_23),
+            zero_point: 89, // from the reference manifest
+        },
+    )
+    .unwrap();
+    assert_eq!(q.len(), 8);
+    let max_err = f
+        .features
+        .iter()
+        .zip(&q.features)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
+    eprintln!("int8 vs fp32 AD input: max |err| = {max_err}");
+    assert!(max_err <= 0.391 * 0.5 + 1e-3, "{max_err}");
+}
