@@ -1,0 +1,588 @@
+/* tinyforge int8 kernels (see tf_kernels.h for the contract).
+ * Fixed-point helpers follow gemmlowp / TFLite exactly, including saturation
+ * and rounding ties; any change here must keep the host tests bit-exact. */
+#include "tf_kernels.h"
+
+#include <string.h>
+
+#if defined(__ARM_FEATURE_DSP)
+#include <arm_acle.h>
+#define TF_DSP 1
+#endif
+
+#if defined(__GNUC__)
+#define TF_NOINLINE __attribute__((noinline))
+/* Run once per inference on a handful of values: optimise these for size. */
+#define TF_COLD __attribute__((cold))
+#else
+#define TF_NOINLINE
+#define TF_COLD
+#endif
+
+/* ---- fixed point ------------------------------------------------------ */
+
+/* gemmlowp SaturatingRoundingDoublingHighMul. The reference adds a sign-dependent
+ * nudge and divides with truncation; (ab + 2^30) >> 31 (arithmetic shift) gives the
+ * same value for every input (both cases reduce to floor((ab + 2^30) / 2^31)) and
+ * compiles to SMULL + add + shift instead of a 64-bit division sequence. */
+static inline int32_t srdhm(int32_t a, int32_t b)
+{
+    if (a == b && a == INT32_MIN) return INT32_MAX;
+    return (int32_t)(((int64_t)a * (int64_t)b + (1ll << 30)) >> 31);
+}
+
+static inline int32_t rdbp(int32_t x, int32_t e)
+{
+    int32_t mask = (int32_t)((1ull << e) - 1ull);
+    int32_t rem = x & mask;
+    int32_t thr = (mask >> 1) + (x < 0 ? 1 : 0);
+    return (x >> e) + (rem > thr ? 1 : 0);
+}
+
+static inline int32_t mbqm(int32_t x, int32_t mult, int32_t shift)
+{
+    int32_t left = shift > 0 ? shift : 0;
+    int32_t right = shift > 0 ? 0 : -shift;
+    /* wrapping multiply, as the reference's int32 arithmetic on two's complement */
+    int32_t shifted = (int32_t)((uint32_t)x * (uint32_t)(1u << left));
+    return rdbp(srdhm(shifted, mult), right);
+}
+
+int32_t tf_mbqm(int32_t x, int32_t mult, int32_t shift) { return mbqm(x, mult, shift); }
+
+static inline int32_t clamp(int32_t v, int32_t lo, int32_t hi)
+{
+    return v < lo ? lo : v > hi ? hi : v;
+}
+
+/* gemmlowp SaturatingRoundingMultiplyByPOT for positive exponents */
+static inline int32_t sat_shl(int32_t x, int e)
+{
+    int32_t threshold = (int32_t)((1u << (31 - e)) - 1u);
+    if (x > threshold) return INT32_MAX;
+    if (x < -threshold) return INT32_MIN;
+    return (int32_t)((uint32_t)x << e);
+}
+
+/* ---- add ------------------------------------------------------------- */
+
+static inline int32_t add_one(const tf_add_params *p, int32_t a, int32_t b)
+{
+    int32_t sa = (a + p->in1_offset) * (1 << p->left_shift);
+    int32_t sb = (b + p->in2_offset) * (1 << p->left_shift);
+    int32_t xa = rdbp(srdhm(sa, p->in1_mult), -p->in1_shift);
+    int32_t xb = rdbp(srdhm(sb, p->in2_mult), -p->in2_shift);
+    int32_t raw = rdbp(srdhm(xa + xb, p->out_mult), -p->out_shift) + p->out_offset;
+    return clamp(raw, p->act_min, p->act_max);
+}
+
+void tf_add_s8(const tf_add_params *p, const int8_t *a, const int8_t *b, int8_t *out, size_t n)
+{
+    for (size_t i = 0; i < n; i++) out[i] = (int8_t)add_one(p, a[i], b[i]);
+}
+
+/* ---- convolution ------------------------------------------------------ */
+
+/* The fused residual add, out of line: inlined into every epilogue copy it would
+ * triple the convolution's code size for a per-element cost of a call. */
+static TF_NOINLINE int32_t conv_add(const tf_conv_params *p, int32_t v, const int8_t *skip)
+{
+    int32_t k = *skip;
+    int32_t first = p->conv_is_first ? v : k, second = p->conv_is_first ? k : v;
+    return add_one(p->add, first, second);
+}
+
+static inline int8_t conv_epilogue(const tf_conv_params *p, int32_t acc, int32_t m, int32_t s,
+                                   const int8_t *skip)
+{
+    int32_t v = clamp(mbqm(acc, m, s) + p->out_offset, p->act_min, p->act_max);
+    if (p->add) v = conv_add(p, v, skip);
+    return (int8_t)v;
+}
+
+static int conv_is_direct(const tf_conv_params *p)
+{
+    return p->k_h == 1 && p->k_w == 1 && p->pad_h == 0 && p->pad_w == 0;
+}
+
+size_t tf_conv2d_s8_scratch(const tf_conv_params *p)
+{
+    if (conv_is_direct(p)) return 0;
+    return 2u * (size_t)p->k_h * p->k_w * p->in_c;
+}
+
+/* The K-long patch feeding output pixel (b, oy, ox): a pointer into the input
+ * for 1x1 convolutions, else gathered into `dst` with padded taps set to the
+ * input zero point. */
+static const int8_t *conv_patch(const tf_conv_params *p, const int8_t *in, int b, int oy, int ox,
+                                int8_t *dst)
+{
+    const int in_c = p->in_c;
+    if (conv_is_direct(p))
+        return in + (((size_t)b * p->in_h + (size_t)oy * p->stride_h) * p->in_w +
+                     (size_t)ox * p->stride_w) * in_c;
+    const int8_t pad_val = (int8_t)(-p->in_offset);
+    int8_t *d = dst;
+    for (int ky = 0; ky < p->k_h; ky++) {
+        int iy = oy * p->stride_h - p->pad_h + ky * p->dil_h;
+        for (int kx = 0; kx < p->k_w; kx++) {
+            int ix = ox * p->stride_w - p->pad_w + kx * p->dil_w;
+            if (iy < 0 || iy >= p->in_h || ix < 0 || ix >= p->in_w)
+                memset(d, pad_val, (size_t)in_c);
+            else
+                memcpy(d, in + (((size_t)b * p->in_h + iy) * p->in_w + ix) * in_c, (size_t)in_c);
+            d += in_c;
+        }
+    }
+    return dst;
+}
+
+#if TF_DSP
+static inline uint32_t rd32(const int8_t *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4); /* unaligned LDR is fine on v7E-M */
+    return v;
+}
+static inline int32_t sx02(uint32_t v) { return (int32_t)__sxtb16((int32_t)v); }
+static inline int32_t sx13(uint32_t v)
+{
+    uint32_t r;
+    __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(v));
+    return (int32_t)r;
+}
+#endif
+
+/* acc[r][c] += dot(a_r, w_c) for two patches and two filter rows */
+static inline void dot_2x2(const int8_t *a0, const int8_t *a1, const int8_t *w0, const int8_t *w1,
+                           int K, int32_t acc[4])
+{
+    int32_t s00 = acc[0], s01 = acc[1], s10 = acc[2], s11 = acc[3];
+    int k = 0;
+#if TF_DSP
+    for (; k + 4 <= K; k += 4) {
+        uint32_t x0 = rd32(a0 + k), x1 = rd32(a1 + k);
+        int32_t x0l = sx02(x0), x0h = sx13(x0), x1l = sx02(x1), x1h = sx13(x1);
+        uint32_t y = rd32(w0 + k);
+        int32_t yl = sx02(y), yh = sx13(y);
+        s00 = __smlad(x0l, yl, s00);
+        s00 = __smlad(x0h, yh, s00);
+        s10 = __smlad(x1l, yl, s10);
+        s10 = __smlad(x1h, yh, s10);
+        y = rd32(w1 + k);
+        yl = sx02(y);
+        yh = sx13(y);
+        s01 = __smlad(x0l, yl, s01);
+        s01 = __smlad(x0h, yh, s01);
+        s11 = __smlad(x1l, yl, s11);
+        s11 = __smlad(x1h, yh, s11);
+    }
+#endif
+    for (; k < K; k++) {
+        int32_t x0 = a0[k], x1 = a1[k], y0 = w0[k], y1 = w1[k];
+        s00 += x0 * y0;
+        s01 += x0 * y1;
+        s10 += x1 * y0;
+        s11 += x1 * y1;
+    }
+    acc[0] = s00; acc[1] = s01; acc[2] = s10; acc[3] = s11;
+}
+
+static inline int32_t dot_1x1(const int8_t *a, const int8_t *w, int K, int32_t acc)
+{
+    int k = 0;
+#if TF_DSP
+    for (; k + 4 <= K; k += 4) {
+        uint32_t x = rd32(a + k), y = rd32(w + k);
+        acc = __smlad(sx02(x), sx02(y), acc);
+        acc = __smlad(sx13(x), sx13(y), acc);
+    }
+#endif
+    for (; k < K; k++) acc += (int32_t)a[k] * w[k];
+    return acc;
+}
+
+/* acc[c] += dot(a, w_c) for one patch and two filter rows */
+static inline void dot_1x2(const int8_t *a, const int8_t *w0, const int8_t *w1, int K,
+                           int32_t *acc0, int32_t *acc1)
+{
+    int32_t s0 = *acc0, s1 = *acc1;
+    int k = 0;
+#if TF_DSP
+    for (; k + 4 <= K; k += 4) {
+        uint32_t x = rd32(a + k);
+        int32_t xl = sx02(x), xh = sx13(x);
+        uint32_t y = rd32(w0 + k);
+        s0 = __smlad(xl, sx02(y), s0);
+        s0 = __smlad(xh, sx13(y), s0);
+        y = rd32(w1 + k);
+        s1 = __smlad(xl, sx02(y), s1);
+        s1 = __smlad(xh, sx13(y), s1);
+    }
+#endif
+    for (; k < K; k++) {
+        s0 += (int32_t)a[k] * w0[k];
+        s1 += (int32_t)a[k] * w1[k];
+    }
+    *acc0 = s0;
+    *acc1 = s1;
+}
+
+void tf_conv2d_s8(const tf_conv_params *p, const int8_t *in, const int8_t *skip, int8_t *out,
+                  int8_t *scratch)
+{
+    const int8_t *filter = p->filter;
+    const int32_t *bias = p->bias, *mult = p->mult;
+    const int8_t *shift = p->shift;
+    const int K = p->k_h * p->k_w * p->in_c;
+    const int oc_n = p->out_c;
+    const int pixels = p->out_h * p->out_w;
+    int8_t *slot0 = scratch, *slot1 = scratch ? scratch + K : NULL;
+    for (int b = 0; b < p->batches; b++) {
+        int8_t *ob = out + (size_t)b * pixels * oc_n;
+        const int8_t *sb = skip ? skip + (size_t)b * pixels * oc_n : NULL;
+        int px = 0;
+        /* two output pixels at a time: each filter row loaded once serves both */
+        for (; px + 2 <= pixels; px += 2) {
+            const int8_t *a0 = conv_patch(p, in, b, px / p->out_w, px % p->out_w, slot0);
+            const int8_t *a1 = conv_patch(p, in, b, (px + 1) / p->out_w, (px + 1) % p->out_w, slot1);
+            int8_t *o0 = ob + (size_t)px * oc_n, *o1 = o0 + oc_n;
+            const int8_t *k0 = sb ? sb + (size_t)px * oc_n : NULL, *k1 = k0 ? k0 + oc_n : NULL;
+            int oc = 0;
+            for (; oc + 2 <= oc_n; oc += 2) {
+                const int8_t *w0 = filter + (size_t)oc * K;
+                int32_t acc[4] = {bias[oc], bias[oc + 1], bias[oc], bias[oc + 1]};
+                dot_2x2(a0, a1, w0, w0 + K, K, acc);
+                o0[oc] = conv_epilogue(p, acc[0], mult[oc], shift[oc], k0 ? k0 + oc : NULL);
+                o0[oc + 1] = conv_epilogue(p, acc[1], mult[oc + 1], shift[oc + 1], k0 ? k0 + oc + 1 : NULL);
+                o1[oc] = conv_epilogue(p, acc[2], mult[oc], shift[oc], k1 ? k1 + oc : NULL);
+                o1[oc + 1] = conv_epilogue(p, acc[3], mult[oc + 1], shift[oc + 1], k1 ? k1 + oc + 1 : NULL);
+            }
+            if (oc < oc_n) {
+                const int8_t *w = filter + (size_t)oc * K;
+                o0[oc] = conv_epilogue(p, dot_1x1(a0, w, K, bias[oc]), mult[oc], shift[oc], k0 ? k0 + oc : NULL);
+                o1[oc] = conv_epilogue(p, dot_1x1(a1, w, K, bias[oc]), mult[oc], shift[oc], k1 ? k1 + oc : NULL);
+            }
+        }
+        if (px < pixels) {
+            const int8_t *a = conv_patch(p, in, b, px / p->out_w, px % p->out_w, slot0);
+            int8_t *o = ob + (size_t)px * oc_n;
+            const int8_t *k = sb ? sb + (size_t)px * oc_n : NULL;
+            for (int oc = 0; oc < oc_n; oc++) {
+                int32_t acc = dot_1x1(a, filter + (size_t)oc * K, K, bias[oc]);
+                o[oc] = conv_epilogue(p, acc, mult[oc], shift[oc], k ? k + oc : NULL);
+            }
+        }
+    }
+}
+
+/* ---- depthwise -------------------------------------------------------- */
+
+/* One depthwise output value: channel oc = ic * depth_mult + m at (b, oy, ox).
+ * Taps outside the input are skipped, as in the reference. */
+TF_COLD static int8_t dw_point(const tf_dw_params *p, const int8_t *in, const int8_t *filter,
+                       const int32_t *bias, const int32_t *mult, const int8_t *shift,
+                       int b, int oy, int ox, int ic, int oc)
+{
+    const int in_c = p->in_c, out_c = p->out_c;
+    const int y0 = oy * p->stride_h - p->pad_h, x0 = ox * p->stride_w - p->pad_w;
+    int32_t acc = bias ? bias[oc] : 0;
+    for (int ky = 0; ky < p->k_h; ky++) {
+        const int iy = y0 + ky * p->dil_h;
+        if (iy < 0 || iy >= p->in_h) continue;
+        const int8_t *row = in + ((size_t)b * p->in_h + iy) * p->in_w * in_c + ic;
+        const int8_t *f = filter + (size_t)ky * p->k_w * out_c + oc;
+        for (int kx = 0; kx < p->k_w; kx++) {
+            const int ix = x0 + kx * p->dil_w;
+            if (ix < 0 || ix >= p->in_w) continue;
+            acc += ((int32_t)row[(size_t)ix * in_c] + p->in_offset) * f[(size_t)kx * out_c];
+        }
+    }
+    int32_t v = mbqm(acc, mult[oc], shift[oc]) + p->out_offset;
+    return (int8_t)clamp(v, p->act_min, p->act_max);
+}
+
+/* Valid tap range [lo, hi) along one axis for a window starting at `start`. */
+static inline void tap_range(int start, int k, int dil, int size, int *lo, int *hi)
+{
+    int l = 0, h = k;
+    while (l < h && start + l * dil < 0) l++;
+    while (h > l && start + (h - 1) * dil >= size) h--;
+    *lo = l;
+    *hi = h;
+}
+
+#define TF_DW_BLOCK 64
+
+/* depth_mult == 1, no dilation, not in place. Channels are processed in blocks so the per-channel
+ * weight sums live on a small stack buffer: sum((x + off) * w) = sum(x * w) + off * sum(w),
+ * where sum(w) covers the valid taps only (all taps away from the border). Four
+ * channels are accumulated in registers across the taps. */
+static void dw_fast(const tf_dw_params *p, const int8_t *in, const int8_t *filter,
+                    const int32_t *bias, const int32_t *mult, const int8_t *shift, int8_t *out)
+{
+    const int C = p->in_c;
+    const int32_t off = p->in_offset;
+    const size_t xstep = (size_t)p->in_w * C, wstep = (size_t)p->k_w * C;
+    int32_t wsum[TF_DW_BLOCK];
+    for (int b = 0; b < p->batches; b++) {
+        const int8_t *in_b = in + (size_t)b * p->in_h * p->in_w * C;
+        int8_t *out_b = out + (size_t)b * p->out_h * p->out_w * C;
+        for (int c0 = 0; c0 < C; c0 += TF_DW_BLOCK) {
+            const int cn = C - c0 < TF_DW_BLOCK ? C - c0 : TF_DW_BLOCK;
+            for (int c = 0; c < cn; c++) {
+                int32_t s = 0;
+                for (int t = 0; t < p->k_h * p->k_w; t++) s += filter[(size_t)t * C + c0 + c];
+                wsum[c] = s;
+            }
+            for (int oy = 0; oy < p->out_h; oy++) {
+                const int y0 = oy * p->stride_h - p->pad_h;
+                int ky_lo, ky_hi;
+                tap_range(y0, p->k_h, p->dil_h, p->in_h, &ky_lo, &ky_hi);
+                for (int ox = 0; ox < p->out_w; ox++) {
+                    const int x0 = ox * p->stride_w - p->pad_w;
+                    int kx_lo, kx_hi;
+                    tap_range(x0, p->k_w, p->dil_w, p->in_w, &kx_lo, &kx_hi);
+                    const int full = ky_lo == 0 && ky_hi == p->k_h && kx_lo == 0 && kx_hi == p->k_w;
+                    int8_t *o = out_b + ((size_t)oy * p->out_w + ox) * C + c0;
+                    for (int c = 0; c < cn; c += 4) {
+                        const int n = cn - c < 4 ? cn - c : 4;
+                        const int cc = c0 + c;
+                        int32_t acc[4] = {0, 0, 0, 0};
+                        for (int j = 0; j < n; j++) {
+                            int32_t s = wsum[c + j];
+                            if (!full) {
+                                s = 0;
+                                for (int ky = ky_lo; ky < ky_hi; ky++)
+                                    for (int kx = kx_lo; kx < kx_hi; kx++)
+                                        s += filter[((size_t)ky * p->k_w + kx) * C + cc + j];
+                            }
+                            acc[j] = (bias ? bias[cc + j] : 0) + off * s;
+                        }
+                        int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+                        const int8_t *xr = in_b + ((size_t)(y0 + ky_lo) * p->in_w + x0 + kx_lo) * C + cc;
+                        const int8_t *wr = filter + ((size_t)ky_lo * p->k_w + kx_lo) * C + cc;
+                        const size_t span = (size_t)(kx_hi - kx_lo) * C;
+                        if (n == 4) {
+                            for (int ky = ky_lo; ky < ky_hi; ky++, xr += xstep, wr += wstep) {
+                                const int8_t *x = xr, *w = wr, *xe = xr + span;
+                                for (; x != xe; x += C, w += C) {
+#if TF_DSP
+                                    uint32_t xv = rd32(x), wv = rd32(w);
+                                    int32_t xl = sx02(xv), wl = sx02(wv);
+                                    a0 = __smlabb(xl, wl, a0);
+                                    a2 = __smlatt(xl, wl, a2);
+                                    xl = sx13(xv);
+                                    wl = sx13(wv);
+                                    a1 = __smlabb(xl, wl, a1);
+                                    a3 = __smlatt(xl, wl, a3);
+#else
+                                    a0 += x[0] * w[0];
+                                    a1 += x[1] * w[1];
+                                    a2 += x[2] * w[2];
+                                    a3 += x[3] * w[3];
+#endif
+                                }
+                            }
+                        } else {
+                            for (int ky = ky_lo; ky < ky_hi; ky++, xr += xstep, wr += wstep) {
+                                const int8_t *x = xr, *w = wr, *xe = xr + span;
+                                for (; x != xe; x += C, w += C) {
+                                    a0 += x[0] * w[0];
+                                    if (n > 1) a1 += x[1] * w[1];
+                                    if (n > 2) a2 += x[2] * w[2];
+                                }
+                            }
+                        }
+                        acc[0] = a0; acc[1] = a1; acc[2] = a2; acc[3] = a3;
+                        for (int j = 0; j < n; j++) {
+                            int32_t v = mbqm(acc[j], mult[cc + j], shift[cc + j]) + p->out_offset;
+                            o[c + j] = (int8_t)clamp(v, p->act_min, p->act_max);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+void tf_depthwise_conv2d_s8(const tf_dw_params *p, const int8_t *in, int8_t *out, int8_t *scratch)
+{
+    const int8_t *filter = p->filter;
+    const int32_t *bias = p->bias, *mult = p->mult;
+    const int8_t *shift = p->shift;
+    const int in_c = p->in_c, out_c = p->out_c, dm = p->depth_mult;
+    const size_t pixels = (size_t)p->out_h * p->out_w;
+    if (out == in && scratch && dm == 1) {
+        /* In place (MCUNet): a whole output channel goes to scratch first; writing it back
+         * only overwrites input values of that same channel, which are no longer needed. */
+        for (int b = 0; b < p->batches; b++) {
+            int8_t *ob = out + (size_t)b * pixels * out_c;
+            for (int c = 0; c < in_c; c++) {
+                for (int oy = 0; oy < p->out_h; oy++)
+                    for (int ox = 0; ox < p->out_w; ox++)
+                        scratch[(size_t)oy * p->out_w + ox] =
+                            dw_point(p, in, filter, bias, mult, shift, b, oy, ox, c, c);
+                for (size_t px = 0; px < pixels; px++) ob[px * out_c + c] = scratch[px];
+            }
+        }
+        return;
+    }
+    if (dm == 1 && p->dil_h == 1 && p->dil_w == 1) {
+        dw_fast(p, in, filter, bias, mult, shift, out);
+        return;
+    }
+    for (int b = 0; b < p->batches; b++)
+        for (int oy = 0; oy < p->out_h; oy++)
+            for (int ox = 0; ox < p->out_w; ox++) {
+                int8_t *o = out + (((size_t)b * p->out_h + oy) * p->out_w + ox) * out_c;
+                for (int ic = 0; ic < in_c; ic++)
+                    for (int m = 0; m < dm; m++)
+                        o[ic * dm + m] = dw_point(p, in, filter, bias, mult, shift, b, oy, ox, ic, ic * dm + m);
+            }
+}
+
+/* ---- fully connected -------------------------------------------------- */
+
+void tf_fully_connected_s8(const tf_fc_params *p, const int8_t *in, int8_t *out)
+{
+    const int8_t *filter = p->filter;
+    const int32_t *bias = p->bias, *mult = p->mult;
+    const int8_t *shift = p->shift;
+    const int K = p->in_n, n_out = p->out_n, pc = p->per_channel ? 1 : 0;
+    for (int b = 0; b < p->batches; b++) {
+        const int8_t *x = in + (size_t)b * K;
+        int8_t *o = out + (size_t)b * n_out;
+        int r = 0;
+        for (; r + 2 <= n_out; r += 2) {
+            const int8_t *w0 = filter + (size_t)r * K;
+            int32_t a0 = bias ? bias[r] : 0, a1 = bias ? bias[r + 1] : 0;
+            dot_1x2(x, w0, w0 + K, K, &a0, &a1);
+            o[r] = (int8_t)clamp(mbqm(a0, mult[r * pc], shift[r * pc]) + p->out_offset,
+                                 p->act_min, p->act_max);
+            o[r + 1] = (int8_t)clamp(mbqm(a1, mult[(r + 1) * pc], shift[(r + 1) * pc]) + p->out_offset,
+                                     p->act_min, p->act_max);
+        }
+        if (r < n_out) {
+            int32_t a = dot_1x1(x, filter + (size_t)r * K, K, bias ? bias[r] : 0);
+            o[r] = (int8_t)clamp(mbqm(a, mult[r * pc], shift[r * pc]) + p->out_offset,
+                                 p->act_min, p->act_max);
+        }
+    }
+}
+
+/* ---- pooling ---------------------------------------------------------- */
+
+TF_COLD static void pool(const tf_pool_params *p, const int8_t *in, int8_t *out, int is_max)
+{
+    const int c_n = p->c;
+    for (int b = 0; b < p->batches; b++)
+        for (int oy = 0; oy < p->out_h; oy++)
+            for (int ox = 0; ox < p->out_w; ox++) {
+                const int y0 = oy * p->stride_h - p->pad_h, x0 = ox * p->stride_w - p->pad_w;
+                const int fy_lo = y0 < 0 ? -y0 : 0, fx_lo = x0 < 0 ? -x0 : 0;
+                const int fy_hi = p->f_h < p->in_h - y0 ? p->f_h : p->in_h - y0;
+                const int fx_hi = p->f_w < p->in_w - x0 ? p->f_w : p->in_w - x0;
+                int8_t *o = out + (((size_t)b * p->out_h + oy) * p->out_w + ox) * c_n;
+                for (int c = 0; c < c_n; c++) {
+                    int32_t acc = is_max ? -128 : 0;
+                    int32_t count = 0;
+                    for (int fy = fy_lo; fy < fy_hi; fy++)
+                        for (int fx = fx_lo; fx < fx_hi; fx++) {
+                            int32_t v = in[(((size_t)b * p->in_h + y0 + fy) * p->in_w + x0 + fx) * c_n + c];
+                            if (is_max) acc = v > acc ? v : acc;
+                            else acc += v;
+                            count++;
+                        }
+                    if (!is_max && count > 0)
+                        acc = acc > 0 ? (acc + count / 2) / count : (acc - count / 2) / count;
+                    o[c] = (int8_t)clamp(acc, p->act_min, p->act_max);
+                }
+            }
+}
+
+void tf_avg_pool_s8(const tf_pool_params *p, const int8_t *in, int8_t *out) { pool(p, in, out, 0); }
+void tf_max_pool_s8(const tf_pool_params *p, const int8_t *in, int8_t *out) { pool(p, in, out, 1); }
+
+/* ---- softmax (gemmlowp fixed point, as TFLite's reference int8 softmax) - */
+
+/* exp(x) for x in [-1/4, 0), Q0.31 in and out */
+TF_COLD static int32_t exp_quarter(int32_t a)
+{
+    const int32_t constant_term = 1895147668;    /* exp(-1/8) */
+    const int32_t constant_1_over_3 = 715827883; /* 1/3 */
+    int32_t x = a + (1 << 28);                   /* a + 1/8 */
+    int32_t x2 = srdhm(x, x);
+    int32_t x3 = srdhm(x2, x);
+    int32_t x4 = srdhm(x2, x2);
+    int32_t x4_over_4 = rdbp(x4, 2);
+    int32_t poly = rdbp(srdhm(x4_over_4 + x3, constant_1_over_3) + x2, 1);
+    return constant_term + srdhm(constant_term, x + poly);
+}
+
+/* exp(a) for a <= 0 given in Q5.26; result in Q0.31 */
+TF_COLD static int32_t exp_neg(int32_t a)
+{
+    const int32_t one_quarter = 1 << 24;
+    int32_t a_mod = (a & (one_quarter - 1)) - one_quarter;
+    int32_t result = exp_quarter(sat_shl(a_mod, 5));
+    int32_t remainder = a_mod - a;
+    static const int32_t mults[7] = {1672461947, 1302514674, 790015084, 290630308,
+                                     39332535,   720401,     242};
+    for (int i = 0; i < 7; i++)
+        if (remainder & (1 << (24 + i))) result = srdhm(result, mults[i]);
+    return a == 0 ? INT32_MAX : result;
+}
+
+/* 1 / (1 + x) for x in [0, 1), Q0.31 in and out (Newton-Raphson in Q2.29) */
+TF_COLD static int32_t one_over_one_plus_x(int32_t a)
+{
+    int64_t sum = (int64_t)a + INT32_MAX;
+    int32_t half_den = (int32_t)((sum + (sum >= 0 ? 1 : -1)) / 2);
+    const int32_t c48_17 = 1515870810, cm32_17 = -1010580540;
+    int32_t x = c48_17 + srdhm(half_den, cm32_17);
+    for (int i = 0; i < 3; i++) {
+        int32_t hdx = srdhm(half_den, x);
+        int32_t one_minus = (1 << 29) - hdx;
+        x = x + sat_shl(srdhm(x, one_minus), 2);
+    }
+    return sat_shl(x, 1);
+}
+
+TF_COLD void tf_softmax_s8(const tf_softmax_params *p, const int8_t *in, int8_t *out)
+{
+    const int depth = p->depth;
+    for (uint32_t r = 0; r < p->rows; r++) {
+        const int8_t *x = in + (size_t)r * depth;
+        int8_t *o = out + (size_t)r * depth;
+        int32_t max_v = -128;
+        for (int c = 0; c < depth; c++) max_v = x[c] > max_v ? x[c] : max_v;
+        int32_t sum = 0; /* Q12.19 */
+        for (int c = 0; c < depth; c++) {
+            int32_t diff = x[c] - max_v;
+            if (diff >= p->diff_min) {
+                int32_t scaled = srdhm(diff * (1 << p->in_left_shift), p->in_mult);
+                sum += rdbp(exp_neg(scaled), 12);
+            }
+        }
+        int headroom = sum == 0 ? 32 : __builtin_clz((uint32_t)sum);
+        int bits_over_unit = 12 - headroom;
+        int32_t shifted = (int32_t)(((uint32_t)sum << headroom) - (1u << 31));
+        int32_t scale = one_over_one_plus_x(shifted);
+        for (int c = 0; c < depth; c++) {
+            int32_t diff = x[c] - max_v;
+            int32_t v = -128;
+            if (diff >= p->diff_min) {
+                int32_t scaled = srdhm(diff * (1 << p->in_left_shift), p->in_mult);
+                int32_t e = exp_neg(scaled);
+                v = clamp(rdbp(srdhm(scale, e), bits_over_unit + 31 - 8) - 128, -128, 127);
+            }
+            o[c] = (int8_t)v;
+        }
+    }
+}
+
+void tf_copy(int8_t *dst, const int8_t *src, size_t n)
+{
+    if (dst != src) memmove(dst, src, n);
+}

@@ -1,0 +1,126 @@
+/* tinyforge int8 kernels for microcontrollers (portable C99).
+ *
+ * Ports of the tinyforge-kernels Rust int8 kernels, bit-exact with them and
+ * with the TFLite Micro reference kernels. Layout is NHWC; filters are
+ * [out_c][kh][kw][in_c] (conv), [kh][kw][c] (depthwise), [out][in] (fully
+ * connected), all int8 with zero point 0 (symmetric, as the TFLite spec says).
+ *
+ * Every parameter that TFLite Micro computes in Prepare (requantization
+ * multipliers and shifts, offsets, activation ranges, padding) is computed by
+ * the code generator and passed in a `const` struct that lives in flash.
+ *
+ * Conventions shared by all kernels:
+ * - `in_offset` = -input zero point, `out_offset` = output zero point;
+ * - per-channel requantization: out = clamp(MBQM(acc, mult[c], shift[c]) + out_offset);
+ * - convolution and fully-connected biases are FOLDED: bias[c] already holds
+ *   bias + in_offset * sum(filter[c]) over every tap, so inner loops multiply raw
+ *   int8 values; padded taps read the input zero point (value 0 after offset),
+ *   which keeps results identical to the reference that skips them.
+ * With __ARM_FEATURE_DSP (Cortex-M4/M7/M33) the dot products use SMLAD on
+ * pairs of sign-extended bytes; the portable loops are always compiled for
+ * other targets and give identical results (integer sums do not depend on
+ * order). */
+#ifndef TF_KERNELS_H
+#define TF_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Element-wise int8 ADD (TFLite quantized add with a 20-bit left shift). */
+typedef struct {
+    int32_t in1_offset, in2_offset, out_offset;
+    int32_t in1_mult, in2_mult, out_mult;
+    int32_t in1_shift, in2_shift, out_shift; /* <= 0: right shifts */
+    int32_t left_shift;
+    int32_t act_min, act_max;
+} tf_add_params;
+
+/* Field widths are as small as the values allow (windows up to 255, int8
+ * offsets and bounds in int16): these structs sit in flash, one per layer. */
+typedef struct {
+    uint16_t batches, in_h, in_w, in_c, out_h, out_w, out_c;
+    uint8_t k_h, k_w, stride_h, stride_w, dil_h, dil_w, pad_h, pad_w;
+    int16_t in_offset, out_offset, act_min, act_max;
+    /* Fused residual add (Conv2dAdd), or NULL: the conv result (int8, clamped to
+     * act_min..act_max) is added to `skip` element by element; the output may be
+     * the skip buffer itself. `conv_is_first` keeps the ADD's operand order. */
+    const tf_add_params *add;
+    uint8_t conv_is_first;
+    /* constants in flash: filter, folded bias, per-channel multiplier and shift */
+    const int8_t *filter;
+    const int32_t *bias;
+    const int32_t *mult;
+    const int8_t *shift;
+} tf_conv_params;
+
+typedef struct {
+    uint16_t batches, in_h, in_w, in_c, out_h, out_w, out_c, depth_mult;
+    uint8_t k_h, k_w, stride_h, stride_w, dil_h, dil_w, pad_h, pad_w;
+    int16_t in_offset, out_offset, act_min, act_max;
+    /* constants in flash: filter, bias (not folded), per-channel multiplier and shift */
+    const int8_t *filter;
+    const int32_t *bias;
+    const int32_t *mult;
+    const int8_t *shift;
+} tf_dw_params;
+
+typedef struct {
+    uint16_t batches, in_n, out_n;
+    int32_t out_offset, act_min, act_max;
+    /* 0: mult[0]/shift[0] for every output; 1: one per output (per-channel weights) */
+    uint8_t per_channel;
+    /* constants in flash: filter, folded bias, per-channel multiplier and shift */
+    const int8_t *filter;
+    const int32_t *bias;
+    const int32_t *mult;
+    const int8_t *shift;
+} tf_fc_params;
+
+typedef struct {
+    uint16_t batches, in_h, in_w, c, out_h, out_w;
+    uint16_t f_h, f_w, stride_h, stride_w, pad_h, pad_w;
+    int32_t act_min, act_max;
+} tf_pool_params;
+
+typedef struct {
+    uint32_t rows;
+    uint16_t depth;
+    int32_t in_mult, in_left_shift, diff_min;
+} tf_softmax_params;
+
+/* im2col scratch bytes a convolution needs (0 for 1x1 without padding). */
+size_t tf_conv2d_s8_scratch(const tf_conv_params *p);
+
+/* Per-layer constants travel in the (flash) parameter struct, so a layer call
+ * passes only activations: this keeps the generated call sequence small. */
+void tf_conv2d_s8(const tf_conv_params *p, const int8_t *in, const int8_t *skip, int8_t *out,
+                  int8_t *scratch);
+
+/* Depthwise: bias is NOT folded (taps at the border are skipped, as in TFLite).
+ * `out` may equal `in` (in-place plan) when depth_mult is 1; then `scratch` must
+ * hold out_h * out_w bytes. */
+void tf_depthwise_conv2d_s8(const tf_dw_params *p, const int8_t *in, int8_t *out, int8_t *scratch);
+
+void tf_fully_connected_s8(const tf_fc_params *p, const int8_t *in, int8_t *out);
+
+void tf_avg_pool_s8(const tf_pool_params *p, const int8_t *in, int8_t *out);
+void tf_max_pool_s8(const tf_pool_params *p, const int8_t *in, int8_t *out);
+
+void tf_add_s8(const tf_add_params *p, const int8_t *a, const int8_t *b, int8_t *out, size_t n);
+
+void tf_softmax_s8(const tf_softmax_params *p, const int8_t *in, int8_t *out);
+
+/* Reshape / squeeze between two arena regions (they may overlap). */
+void tf_copy(int8_t *dst, const int8_t *src, size_t n);
+
+/* Fixed-point helpers, exposed for tests. */
+int32_t tf_mbqm(int32_t x, int32_t mult, int32_t shift);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,797 @@
+//! Lowering: a graph plus its arena layout becomes a flat list of kernel calls with every
+//! constant resolved (TFLite Micro's "prepare", done once on the host).
+//!
+//! All numbers follow TFLite Micro's prepare code so the emitted kernels stay bit-exact:
+//! per-channel multipliers from `(double)in_scale * (double)w_scale / (double)out_scale`,
+//! fully-connected multipliers from the f32 product `in_scale * w_scale` widened to double,
+//! activation bounds quantized in f32, ADD with a 20-bit left shift, softmax with 5 integer bits
+//! for the scaled difference. Convolution and fully-connected biases are folded with the input
+//! offset (`bias + in_offset·Σw`) so device inner loops multiply raw int8 values; the fold is
+//! exact integer arithmetic (wrapping, as the device's int32 accumulator).
+//!
+//! Neighbours: [`crate::emit_c`] prints the result as C; `layout` supplies the arena offsets.
+use crate::error::{DeployError, DeployResult};
+use crate::layout::ArenaLayout;
+use tinyforge_graph::{Activation, DType, Graph, Node, Op, Padding, Tensor, TensorId};
+use tinyforge_kernels::fixedpoint::quantize_multiplier;
+
+/// An NHWC shape with missing leading dimensions set to 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Nhwc {
+    pub n: usize,
+    pub h: usize,
+    pub w: usize,
+    pub c: usize,
+}
+
+impl Nhwc {
+    fn of(t: &Tensor) -> DeployResult<Nhwc> {
+        let s = &t.shape;
+        if s.len() > 4 {
+            return Err(DeployError::Unsupported(format!(
+                "tensor {} has rank {} (at most 4 supported)",
+                t.name,
+                s.len()
+            )));
+        }
+        let mut d = [1usize; 4];
+        d[4 - s.len()..].copy_from_slice(s);
+        Ok(Nhwc {
+            n: d[0],
+            h: d[1],
+            w: d[2],
+            c: d[3],
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct AddP {
+    pub in1_offset: i32,
+    pub in2_offset: i32,
+    pub out_offset: i32,
+    pub in1_mult: i32,
+    pub in2_mult: i32,
+    pub out_mult: i32,
+    pub in1_shift: i32,
+    pub in2_shift: i32,
+    pub out_shift: i32,
+    pub left_shift: i32,
+    pub act_min: i32,
+    pub act_max: i32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Window {
+    pub k_h: usize,
+    pub k_w: usize,
+    pub stride_h: usize,
+    pub stride_w: usize,
+    pub dil_h: usize,
+    pub dil_w: usize,
+    pub pad_h: usize,
+    pub pad_w: usize,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Kernel {
+    Conv {
+        input: Nhwc,
+        output: Nhwc,
+        win: Window,
+        in_offset: i32,
+        out_offset: i32,
+        act: (i32, i32),
+        filter: TensorId,
+        bias_folded: Vec<i32>,
+        mult: Vec<i32>,
+        shift: Vec<i32>,
+        /// Fused residual add: params, skip tensor offset, conv_is_first.
+        add: Option<(AddP, usize, bool)>,
+    },
+    Depthwise {
+        input: Nhwc,
+        output: Nhwc,
+        win: Window,
+        depth_mult: usize,
+        in_offset: i32,
+        out_offset: i32,
+        act: (i32, i32),
+        filter: TensorId,
+        bias: Vec<i32>,
+        mult: Vec<i32>,
+        shift: Vec<i32>,
+    },
+    FullyConnected {
+        batches: usize,
+        in_n: usize,
+        out_n: usize,
+        out_offset: i32,
+        act: (i32, i32),
+        /// One entry (per-tensor weights) or one per output.
+        mult: Vec<i32>,
+        shift: Vec<i32>,
+        filter: TensorId,
+        bias_folded: Vec<i32>,
+    },
+    Pool {
+        max: bool,
+        input: Nhwc,
+        output: Nhwc,
+        win: Window,
+        act: (i32, i32),
+    },
+    Add {
+        p: AddP,
+        other: usize,
+        elements: usize,
+    },
+    Softmax {
+        rows: usize,
+        depth: usize,
+        in_mult: i32,
+        in_left_shift: i32,
+        diff_min: i32,
+    },
+    Copy {
+        bytes: usize,
+    },
+}
+
+/// One kernel call: reads `input` (arena offset), writes `output` (arena offset).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Layer {
+    pub node: usize,
+    pub op: &'static str,
+    pub input: usize,
+    pub output: usize,
+    pub kernel: Kernel,
+    /// Multiply-accumulates of this layer (0 for data movement).
+    pub macs: u64,
+}
+
+/// A graph input or output in the arena.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct IoTensor {
+    pub name: String,
+    pub offset: usize,
+    pub bytes: usize,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Lowered {
+    pub layers: Vec<Layer>,
+    pub inputs: Vec<IoTensor>,
+    pub outputs: Vec<IoTensor>,
+    pub arena_bytes: usize,
+    /// im2col / in-place scratch the kernels need (bytes, a static buffer beside the arena).
+    pub scratch_bytes: usize,
+}
+
+fn tensor(g: &Graph, id: TensorId) -> DeployResult<&Tensor> {
+    g.tensors
+        .get(id)
+        .ok_or_else(|| DeployError::Invalid(format!("tensor index {id} out of range")))
+}
+
+fn operand<'g>(g: &'g Graph, n: &Node, i: usize) -> DeployResult<(TensorId, &'g Tensor)> {
+    let id = n
+        .inputs
+        .get(i)
+        .copied()
+        .flatten()
+        .ok_or_else(|| DeployError::Invalid(format!("{}: operand {i} missing", n.op.name())))?;
+    Ok((id, tensor(g, id)?))
+}
+
+/// Per-tensor (scale, zero point) of an int8 activation.
+fn qparams(t: &Tensor) -> DeployResult<(f32, i32)> {
+    if t.dtype != DType::I8 {
+        return Err(DeployError::Unsupported(format!(
+            "tensor {} is {}; the code generator emits int8 graphs",
+            t.name,
+            t.dtype.name()
+        )));
+    }
+    let q = t.quant.as_ref().ok_or_else(|| {
+        DeployError::Invalid(format!("int8 tensor {} has no quantization", t.name))
+    })?;
+    match (q.scale.first(), q.zero_point.first()) {
+        (Some(&s), Some(&z)) if s.is_finite() && s > 0.0 && (-128..=127).contains(&z) => {
+            Ok((s, z as i32))
+        }
+        _ => Err(DeployError::Invalid(format!(
+            "tensor {} has an unusable scale/zero point",
+            t.name
+        ))),
+    }
+}
+
+fn const_i8(t: &Tensor) -> DeployResult<&[u8]> {
+    match (&t.data, t.dtype) {
+        (Some(d), DType::I8) if d.len() == t.elements() => Ok(d),
+        _ => Err(DeployError::Unsupported(format!(
+            "weights {} must be constant int8 ({} given)",
+            t.name,
+            t.dtype.name()
+        ))),
+    }
+}
+
+fn weight_scales(t: &Tensor, channels: usize) -> DeployResult<Vec<f32>> {
+    let q = t
+        .quant
+        .as_ref()
+        .ok_or_else(|| DeployError::Invalid(format!("weights {} have no quantization", t.name)))?;
+    if q.zero_point.iter().any(|&z| z != 0) {
+        return Err(DeployError::Unsupported(format!(
+            "weights {} have a non-zero zero point (int8 weights are symmetric)",
+            t.name
+        )));
+    }
+    match q.scale.len() {
+        1 => Ok(vec![q.scale[0]; channels]),
+        n if n == channels => Ok(q.scale.clone()),
+        n => Err(DeployError::Invalid(format!(
+            "weights {}: {n} scales for {channels} channels",
+            t.name
+        ))),
+    }
+}
+
+fn bias_values(g: &Graph, n: &Node, i: usize, channels: usize) -> DeployResult<Vec<i32>> {
+    let Some(Some(id)) = n.inputs.get(i).copied() else {
+        return Ok(vec![0; channels]);
+    };
+    let t = tensor(g, id)?;
+    match (&t.data, t.dtype) {
+        (Some(d), DType::I32) if d.len() == channels * 4 => Ok(d
+            .chunks_exact(4)
+            .map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect()),
+        _ => Err(DeployError::Unsupported(format!(
+            "bias {} must be constant int32 with {channels} values",
+            t.name
+        ))),
+    }
+}
+
+/// TFLM's `CalculateActivationRangeQuantized` for int8 (bounds quantized in f32).
+pub(crate) fn act_range(act: Activation, scale: f32, zp: i32) -> (i32, i32) {
+    let q = |f: f32| {
+        let r = f / scale;
+        // half away from zero, as std::round
+        let r = if r >= 0.0 {
+            (r + 0.5).floor()
+        } else {
+            -((-r + 0.5).floor())
+        };
+        zp.saturating_add(r.clamp(-1e9, 1e9) as i32)
+    };
+    match act {
+        Activation::None => (-128, 127),
+        Activation::Relu => ((-128).max(q(0.0)), 127),
+        Activation::Relu6 => ((-128).max(q(0.0)), 127.min(q(6.0))),
+        Activation::ReluN1To1 => ((-128).max(q(-1.0)), 127.min(q(1.0))),
+    }
+}
+
+/// TFLite's padding for one axis given the output size it declares.
+fn padding(input: usize, k: usize, stride: usize, dil: usize, output: usize) -> usize {
+    let eff = (k - 1) * dil + 1;
+    let total = ((output.saturating_sub(1)) * stride + eff).saturating_sub(input);
+    total / 2
+}
+
+fn out_size(input: usize, k: usize, stride: usize, dil: usize, pad: Padding) -> Option<usize> {
+    if stride == 0 || dil == 0 || k == 0 {
+        return None;
+    }
+    let eff = (k - 1) * dil + 1;
+    match pad {
+        Padding::Same => Some(input.div_ceil(stride)),
+        Padding::Valid if eff <= input => Some((input - eff + 1).div_ceil(stride)),
+        Padding::Valid => None,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn window(
+    node: usize,
+    input: Nhwc,
+    output: Nhwc,
+    k: (usize, usize),
+    stride: (usize, usize),
+    dil: (usize, usize),
+    pad: Padding,
+) -> DeployResult<Window> {
+    let oh = out_size(input.h, k.0, stride.0, dil.0, pad);
+    let ow = out_size(input.w, k.1, stride.1, dil.1, pad);
+    if oh != Some(output.h) || ow != Some(output.w) {
+        return Err(DeployError::Invalid(format!(
+            "node {node}: output {}x{} does not match the window over {}x{}",
+            output.h, output.w, input.h, input.w
+        )));
+    }
+    let fits16 = |v: usize| v <= u16::MAX as usize;
+    if ![
+        input.h, input.w, input.c, output.c, k.0, k.1, stride.0, stride.1, dil.0, dil.1,
+    ]
+    .into_iter()
+    .all(fits16)
+    {
+        return Err(DeployError::Unsupported(format!(
+            "node {node}: dimensions beyond 65535"
+        )));
+    }
+    let win = Window {
+        k_h: k.0,
+        k_w: k.1,
+        stride_h: stride.0,
+        stride_w: stride.1,
+        dil_h: dil.0,
+        dil_w: dil.1,
+        pad_h: padding(input.h, k.0, stride.0, dil.0, output.h),
+        pad_w: padding(input.w, k.1, stride.1, dil.1, output.w),
+    };
+    Ok(win)
+}
+
+/// Conv and depthwise parameter structs hold the window geometry in bytes.
+fn byte_window(node: usize, win: Window) -> DeployResult<Window> {
+    let geometry = [
+        win.k_h,
+        win.k_w,
+        win.stride_h,
+        win.stride_w,
+        win.dil_h,
+        win.dil_w,
+        win.pad_h,
+        win.pad_w,
+    ];
+    if geometry.iter().any(|&v| v > u8::MAX as usize) {
+        return Err(DeployError::Unsupported(format!(
+            "node {node}: window geometry beyond 255 ({geometry:?})"
+        )));
+    }
+    Ok(win)
+}
+
+/// TFLM's int8 ADD prepare for inputs (s1, z1), (s2, z2) into output (so, zo).
+pub(crate) fn add_params(a: (f32, i32), b: (f32, i32), out: (f32, i32), act: Activation) -> AddP {
+    let left_shift = 20;
+    let twice_max = 2.0 * a.0.max(b.0) as f64;
+    let (in1_mult, in1_shift) = quantize_multiplier(a.0 as f64 / twice_max);
+    let (in2_mult, in2_shift) = quantize_multiplier(b.0 as f64 / twice_max);
+    let (out_mult, out_shift) =
+        quantize_multiplier(twice_max / ((1i64 << left_shift) as f64 * out.0 as f64));
+    let (act_min, act_max) = act_range(act, out.0, out.1);
+    AddP {
+        in1_offset: -a.1,
+        in2_offset: -b.1,
+        out_offset: out.1,
+        in1_mult,
+        in2_mult,
+        out_mult,
+        in1_shift,
+        in2_shift,
+        out_shift,
+        left_shift,
+        act_min,
+        act_max,
+    }
+}
+
+/// `bias[o] + in_offset · Σ_k w[o][k]`, wrapping like the int32 accumulator.
+fn fold_bias(bias: &[i32], weights: &[u8], k: usize, in_offset: i32) -> Vec<i32> {
+    bias.iter()
+        .enumerate()
+        .map(|(o, &b)| {
+            let s: i32 = weights[o * k..(o + 1) * k]
+                .iter()
+                .map(|&w| w as i8 as i32)
+                .sum();
+            b.wrapping_add(in_offset.wrapping_mul(s))
+        })
+        .collect()
+}
+
+fn offset_of(layout: &dyn ArenaLayout, g: &Graph, id: TensorId) -> DeployResult<usize> {
+    let t = tensor(g, id)?;
+    let off = layout.offset(id).ok_or_else(|| {
+        DeployError::Invalid(format!("tensor {} ({id}) has no arena offset", t.name))
+    })?;
+    if off + t.bytes() > layout.arena_bytes() {
+        return Err(DeployError::Invalid(format!(
+            "tensor {} at offset {off} ({} bytes) overruns the {}-byte arena",
+            t.name,
+            t.bytes(),
+            layout.arena_bytes()
+        )));
+    }
+    Ok(off)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn lower_conv(
+    g: &Graph,
+    n: &Node,
+    idx: usize,
+    opts: &tinyforge_graph::Conv2dOptions,
+    conv_out: TensorId,
+    out_id: TensorId,
+    fused: Option<(TensorId, bool, Activation)>,
+    layout: &dyn ArenaLayout,
+) -> DeployResult<(Kernel, u64)> {
+    let (_, x) = operand(g, n, 0)?;
+    let (_, w) = operand(g, n, 1)?;
+    let co = tensor(g, conv_out)?;
+    let (input, output) = (Nhwc::of(x)?, Nhwc::of(co)?);
+    let (xs, xz) = qparams(x)?;
+    let (os, oz) = qparams(co)?;
+    if w.shape.len() != 4 || w.shape[3] != input.c || w.shape[0] != output.c {
+        return Err(DeployError::Unsupported(format!(
+            "node {idx}: conv filter {:?} over input channels {} (grouped convolution is not emitted)",
+            w.shape, input.c
+        )));
+    }
+    if input.n != output.n {
+        return Err(DeployError::Invalid(format!("node {idx}: batch mismatch")));
+    }
+    let win = byte_window(
+        idx,
+        window(
+            idx,
+            input,
+            output,
+            (w.shape[1], w.shape[2]),
+            (opts.stride_h, opts.stride_w),
+            (opts.dilation_h, opts.dilation_w),
+            opts.padding,
+        )?,
+    )?;
+    let wd = const_i8(w)?;
+    let scales = weight_scales(w, output.c)?;
+    let (mult, shift): (Vec<i32>, Vec<i32>) = scales
+        .iter()
+        .map(|&s| quantize_multiplier(xs as f64 * s as f64 / os as f64))
+        .unzip();
+    let k = w.shape[1] * w.shape[2] * w.shape[3];
+    let bias = bias_values(g, n, 2, output.c)?;
+    let add = match fused {
+        None => None,
+        Some((skip, conv_is_first, add_act)) => {
+            let st = tensor(g, skip)?;
+            let ot = tensor(g, out_id)?;
+            if st.shape != co.shape || ot.shape != co.shape {
+                return Err(DeployError::Unsupported(format!(
+                    "node {idx}: fused add with broadcasting"
+                )));
+            }
+            let (sq, oq) = (qparams(st)?, qparams(ot)?);
+            let p = if conv_is_first {
+                add_params((os, oz), sq, oq, add_act)
+            } else {
+                add_params(sq, (os, oz), oq, add_act)
+            };
+            Some((p, offset_of(layout, g, skip)?, conv_is_first))
+        }
+    };
+    let macs = (output.n * output.h * output.w * output.c * k) as u64;
+    Ok((
+        Kernel::Conv {
+            input,
+            output,
+            win,
+            in_offset: -xz,
+            out_offset: oz,
+            act: act_range(opts.activation, os, oz),
+            filter: n.inputs[1].unwrap_or_default(),
+            bias_folded: fold_bias(&bias, wd, k, -xz),
+            mult,
+            shift,
+            add,
+        },
+        macs,
+    ))
+}
+
+/// Lowers every node of `g` (in order) against `layout`.
+pub(crate) fn lower(g: &Graph, layout: &dyn ArenaLayout) -> DeployResult<Lowered> {
+    if let Some((tensors, nodes)) = layout.graph_size() {
+        if (tensors, nodes) != (g.tensors.len(), g.nodes.len()) {
+            return Err(DeployError::Invalid(format!(
+                "the layout was planned for a graph of {tensors} tensors and {nodes} nodes, \
+                 this one has {} and {} (emit the plan's own, fused, graph)",
+                g.tensors.len(),
+                g.nodes.len()
+            )));
+        }
+    }
+    let mut layers = Vec::with_capacity(g.nodes.len());
+    let mut scratch = 0usize;
+    for (idx, n) in g.nodes.iter().enumerate() {
+        let out_id = *n
+            .outputs
+            .first()
+            .ok_or_else(|| DeployError::Invalid(format!("node {idx} has no output")))?;
+        let out_t = tensor(g, out_id)?;
+        let (in_id, in_t) = operand(g, n, 0)?;
+        let input_off = offset_of(layout, g, in_id)?;
+        let output_off = offset_of(layout, g, out_id)?;
+        let (kernel, macs) = match &n.op {
+            Op::Conv2d(o) => lower_conv(g, n, idx, o, out_id, out_id, None, layout)?,
+            Op::Conv2dAdd {
+                conv,
+                conv_out,
+                conv_is_first,
+                add_activation,
+            } => {
+                let (skip, _) = operand(g, n, 3)?;
+                lower_conv(
+                    g,
+                    n,
+                    idx,
+                    conv,
+                    *conv_out,
+                    out_id,
+                    Some((skip, *conv_is_first, *add_activation)),
+                    layout,
+                )?
+            }
+            Op::DepthwiseConv2d(o) => {
+                let (_, w) = operand(g, n, 1)?;
+                let (input, output) = (Nhwc::of(in_t)?, Nhwc::of(out_t)?);
+                let (xs, xz) = qparams(in_t)?;
+                let (os, oz) = qparams(out_t)?;
+                if w.shape.len() != 4 || w.shape[3] != output.c || input.c == 0 {
+                    return Err(DeployError::Invalid(format!(
+                        "node {idx}: depthwise filter {:?}",
+                        w.shape
+                    )));
+                }
+                let dm = output.c / input.c;
+                if dm * input.c != output.c {
+                    return Err(DeployError::Invalid(format!(
+                        "node {idx}: {} output channels from {} input channels",
+                        output.c, input.c
+                    )));
+                }
+                let win = byte_window(
+                    idx,
+                    window(
+                        idx,
+                        input,
+                        output,
+                        (w.shape[1], w.shape[2]),
+                        (o.stride_h, o.stride_w),
+                        (o.dilation_h, o.dilation_w),
+                        o.padding,
+                    )?,
+                )?;
+                const_i8(w)?;
+                let scales = weight_scales(w, output.c)?;
+                let (mult, shift) = scales
+                    .iter()
+                    .map(|&s| quantize_multiplier(xs as f64 * s as f64 / os as f64))
+                    .unzip();
+                if input_off == output_off && dm != 1 {
+                    return Err(DeployError::Unsupported(format!(
+                        "node {idx}: in-place depthwise needs depth multiplier 1"
+                    )));
+                }
+                if input_off == output_off {
+                    scratch = scratch.max(output.h * output.w);
+                }
+                let macs = (output.n * output.h * output.w * output.c * win.k_h * win.k_w) as u64;
+                (
+                    Kernel::Depthwise {
+                        input,
+                        output,
+                        win,
+                        depth_mult: dm,
+                        in_offset: -xz,
+                        out_offset: oz,
+                        act: act_range(o.activation, os, oz),
+                        filter: n.inputs[1].unwrap_or_default(),
+                        bias: bias_values(g, n, 2, output.c)?,
+                        mult,
+                        shift,
+                    },
+                    macs,
+                )
+            }
+            Op::FullyConnected(o) => {
+                let (_, w) = operand(g, n, 1)?;
+                if w.shape.len() != 2 || w.shape[1] == 0 {
+                    return Err(DeployError::Invalid(format!(
+                        "node {idx}: fully-connected weights {:?}",
+                        w.shape
+                    )));
+                }
+                let (out_n, in_n) = (w.shape[0], w.shape[1]);
+                if in_t.elements() % in_n != 0 || out_t.elements() != in_t.elements() / in_n * out_n
+                {
+                    return Err(DeployError::Invalid(format!(
+                        "node {idx}: input {:?} / weights {:?} / output {:?}",
+                        in_t.shape, w.shape, out_t.shape
+                    )));
+                }
+                let (xs, xz) = qparams(in_t)?;
+                let (os, oz) = qparams(out_t)?;
+                let per_channel = w.quant.as_ref().is_some_and(|q| q.scale.len() > 1);
+                let ws = weight_scales(w, out_n)?;
+                let (mult, shift): (Vec<i32>, Vec<i32>) = if per_channel {
+                    ws.iter()
+                        .map(|&s| quantize_multiplier(xs as f64 * s as f64 / os as f64))
+                        .unzip()
+                } else {
+                    // TFLM multiplies the two f32 scales in f32 before widening.
+                    let (m, s) = quantize_multiplier((xs * ws[0]) as f64 / os as f64);
+                    (vec![m], vec![s])
+                };
+                let bias = bias_values(g, n, 2, out_n)?;
+                let batches = in_t.elements() / in_n;
+                if batches > u16::MAX as usize
+                    || in_n > u16::MAX as usize
+                    || out_n > u16::MAX as usize
+                {
+                    return Err(DeployError::Unsupported(format!(
+                        "node {idx}: dimensions beyond 65535"
+                    )));
+                }
+                (
+                    Kernel::FullyConnected {
+                        batches,
+                        in_n,
+                        out_n,
+                        out_offset: oz,
+                        act: act_range(o.activation, os, oz),
+                        mult,
+                        shift,
+                        filter: n.inputs[1].unwrap_or_default(),
+                        bias_folded: fold_bias(&bias, const_i8(w)?, in_n, -xz),
+                    },
+                    (batches * in_n * out_n) as u64,
+                )
+            }
+            Op::AveragePool2d(o) | Op::MaxPool2d(o) => {
+                let (input, output) = (Nhwc::of(in_t)?, Nhwc::of(out_t)?);
+                let (xq, oq) = (qparams(in_t)?, qparams(out_t)?);
+                if xq != oq {
+                    return Err(DeployError::Unsupported(format!(
+                        "node {idx}: pooling that changes quantization"
+                    )));
+                }
+                let win = window(
+                    idx,
+                    input,
+                    output,
+                    (o.filter_h, o.filter_w),
+                    (o.stride_h, o.stride_w),
+                    (1, 1),
+                    o.padding,
+                )?;
+                (
+                    Kernel::Pool {
+                        max: matches!(n.op, Op::MaxPool2d(_)),
+                        input,
+                        output,
+                        win,
+                        act: act_range(o.activation, oq.0, oq.1),
+                    },
+                    0,
+                )
+            }
+            Op::Add { activation } => {
+                let (b_id, b_t) = operand(g, n, 1)?;
+                if in_t.shape != b_t.shape || out_t.shape != in_t.shape {
+                    return Err(DeployError::Unsupported(format!(
+                        "node {idx}: ADD with broadcasting ({:?} + {:?})",
+                        in_t.shape, b_t.shape
+                    )));
+                }
+                let p = add_params(qparams(in_t)?, qparams(b_t)?, qparams(out_t)?, *activation);
+                (
+                    Kernel::Add {
+                        p,
+                        other: offset_of(layout, g, b_id)?,
+                        elements: out_t.elements(),
+                    },
+                    0,
+                )
+            }
+            Op::Softmax { beta } => {
+                let (xs, _) = qparams(in_t)?;
+                let (os, oz) = qparams(out_t)?;
+                if os != 1.0 / 256.0 || oz != -128 {
+                    return Err(DeployError::Unsupported(format!(
+                        "node {idx}: int8 softmax output must have scale 1/256, zero point -128"
+                    )));
+                }
+                let depth = *in_t.shape.last().unwrap_or(&1);
+                if depth == 0 || depth > u16::MAX as usize {
+                    return Err(DeployError::Unsupported(format!(
+                        "node {idx}: softmax depth {depth}"
+                    )));
+                }
+                let (in_mult, in_left_shift, diff_min) = softmax_params(*beta, xs);
+                (
+                    Kernel::Softmax {
+                        rows: in_t.elements() / depth,
+                        depth,
+                        in_mult,
+                        in_left_shift,
+                        diff_min,
+                    },
+                    0,
+                )
+            }
+            Op::Reshape | Op::Squeeze { .. } => {
+                if in_t.bytes() != out_t.bytes() {
+                    return Err(DeployError::Invalid(format!(
+                        "node {idx}: reshape changes the byte count"
+                    )));
+                }
+                (
+                    Kernel::Copy {
+                        bytes: out_t.bytes(),
+                    },
+                    0,
+                )
+            }
+            other => {
+                return Err(DeployError::Unsupported(format!(
+                    "op {} (node {idx}) has no microcontroller kernel yet",
+                    other.name()
+                )))
+            }
+        };
+        if let Kernel::Conv { input, win, .. } = &kernel {
+            let direct = win.k_h == 1 && win.k_w == 1 && win.pad_h == 0 && win.pad_w == 0;
+            if !direct {
+                scratch = scratch.max(2 * win.k_h * win.k_w * input.c);
+            }
+        }
+        layers.push(Layer {
+            node: idx,
+            op: n.op.name(),
+            input: input_off,
+            output: output_off,
+            kernel,
+            macs,
+        });
+    }
+    let io = |ids: &[TensorId]| -> DeployResult<Vec<IoTensor>> {
+        ids.iter()
+            .map(|&id| {
+                let t = tensor(g, id)?;
+                qparams(t)?;
+                Ok(IoTensor {
+                    name: t.name.clone(),
+                    offset: offset_of(layout, g, id)?,
+                    bytes: t.bytes(),
+                })
+            })
+            .collect()
+    };
+    Ok(Lowered {
+        layers,
+        inputs: io(&g.inputs)?,
+        outputs: io(&g.outputs)?,
+        arena_bytes: layout.arena_bytes(),
+        scratch_bytes: scratch,
+    })
+}
+
+/// TFLM's int8 softmax prepare: (input multiplier, left shift, diff_min) for 5 integer bits.
+pub(crate) fn softmax_params(beta: f32, input_scale: f32) -> (i32, i32, i32) {
+    const INTEGER_BITS: i32 = 5;
+    let real = (beta as f64 * input_scale as f64 * (1i64 << (31 - INTEGER_BITS)) as f64)
+        .min(((1i64 << 31) - 1) as f64);
+    let (mult, shift) = quantize_multiplier(real);
+    let max_input_rescaled = ((1i64 << INTEGER_BITS) - 1) as f64
+        * (1i64 << (31 - INTEGER_BITS)) as f64
+        / (1i64 << shift) as f64;
+    (mult, shift, -(max_input_rescaled.floor() as i32))
+}
