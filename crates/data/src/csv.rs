@@ -254,7 +254,7 @@ pub fn load_csv(path: &Path, opts: &CsvOptions) -> Result<Dataset> {
         TargetKind::Classes => class_targets(path, raw_labels)?,
     };
     let shape = opts.sample_shape.clone().unwrap_or_else(|| vec![nfeat]);
-    if shape.iter().product::<usize>() != nfeat || shape.is_empty() {
+    if crate::dataset::checked_volume(&shape) != Some(nfeat) || shape.is_empty() {
         return Err(DataError::format(
             path,
             format!("sample shape {shape:?} does not hold the {nfeat} feature columns"),

@@ -16,6 +16,11 @@ use std::ops::Range;
 
 use crate::error::{DataError, Result};
 
+/// Number of values in a tensor of `shape`, `None` on overflow.
+pub fn checked_volume(shape: &[usize]) -> Option<usize> {
+    shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d))
+}
+
 /// What each sample should be mapped to.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Targets {
@@ -76,10 +81,10 @@ impl Dataset {
         targets: Targets,
         class_names: Vec<String>,
     ) -> Result<Self> {
-        let sample_len: usize = sample_shape.iter().product();
+        let sample_len = checked_volume(&sample_shape).unwrap_or(0);
         if sample_shape.is_empty() || sample_len == 0 {
             return Err(DataError::invalid(format!(
-                "sample shape {sample_shape:?} must be non-empty with no zero dimension"
+                "sample shape {sample_shape:?} must be non-empty, with no zero dimension and a size that fits in memory"
             )));
         }
         if features.len() % sample_len != 0 {

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::dataset::{Dataset, Targets};
+use crate::dataset::{checked_volume, Dataset, Targets};
 use crate::error::{DataError, Result};
 use crate::folders::has_ext;
 use crate::spec::list_dir;
@@ -102,7 +102,9 @@ pub fn raw_files(path: &Path) -> Result<Vec<PathBuf>> {
 
 /// Loads a raw `.bin` file or folder as an unlabelled dataset.
 pub fn load_raw(path: &Path, opts: &RawOptions) -> Result<Dataset> {
-    let sample_len: usize = opts.sample_shape.iter().product();
+    let sample_len = checked_volume(&opts.sample_shape)
+        .and_then(|n| n.checked_mul(opts.dtype.size()).map(|_| n))
+        .unwrap_or(0);
     if opts.sample_shape.is_empty() || sample_len == 0 {
         return Err(DataError::invalid(format!(
             "raw tensors need a non-empty `sample_shape` without zeros (got {:?})",
@@ -186,5 +188,10 @@ mod tests {
         let err = load_raw(&p, &opts).unwrap_err().to_string();
         assert!(err.contains("odd.bin") && err.contains("10 bytes"), "{err}");
         assert!(load_raw(&p, &RawOptions::default()).is_err());
+        let huge = RawOptions {
+            sample_shape: vec![usize::MAX / 2, 3],
+            ..Default::default()
+        };
+        assert!(load_raw(&p, &huge).is_err());
     }
 }
