@@ -23,6 +23,7 @@ pub mod pooling;
 pub mod quantize;
 pub mod reduce;
 pub mod shape;
+pub mod sparse;
 
 pub use shape::Shape4;
 
