@@ -268,6 +268,12 @@ pub(crate) enum Kind {
         axes: k::reduce::ReduceAxes,
         shape: Shape4,
     },
+    /// Float conv with int8 weights (LiteRT's dynamic-range path); its quantized input copy
+    /// lives in the staging buffer from `scratch_at`.
+    HybridConv {
+        p: crate::hybrid::HybridConv,
+        scratch_at: usize,
+    },
 }
 
 /// One prepared node.
@@ -315,11 +321,16 @@ fn const_bytes(g: &Graph, id: TensorId) -> &[u8] {
 impl Step {
     /// Staging bytes this step needs (sum of its overlapping inputs, 4-byte aligned each).
     pub fn staging_bytes(&self) -> usize {
-        self.ins
+        let staged = self
+            .ins
             .iter()
             .filter_map(|i| i.staged.map(|s| s + i.region.len.next_multiple_of(4)))
             .max()
-            .unwrap_or(0)
+            .unwrap_or(0);
+        match &self.kind {
+            Kind::HybridConv { p, scratch_at } => staged.max(scratch_at + p.scratch_bytes()),
+            _ => staged,
+        }
     }
 
     fn err(&self, err: KernelError) -> RuntimeError {
@@ -383,9 +394,15 @@ impl Step {
         }
         let (shared, out) =
             split_out(arena, self.out).ok_or_else(|| self.plan_err("output outside the arena"))?;
+        // Staged inputs first, then per-step scratch (hybrid conv only).
+        let scratch_at = match &self.kind {
+            Kind::HybridConv { scratch_at, .. } => (*scratch_at).min(staging.len()),
+            _ => staging.len(),
+        };
+        let (staging, scratch) = staging.split_at_mut(scratch_at);
         let inputs = Inputs {
             shared,
-            staging,
+            staging: &*staging,
             ins: &self.ins,
             consts: &self.consts,
         };
@@ -564,6 +581,9 @@ impl Step {
                 k::reduce::mean_s8::mean_s8(p, *shape, as_i8(input(0)?), as_i8_mut(out))
                     .map_err(|e| self.err(e))
             }
+            Kind::HybridConv { p, .. } => p
+                .run(f32_in(0)?, as_i8_mut(scratch), f32_out(out)?)
+                .map_err(|e| self.err(e)),
             Kind::MeanF32 { axes, shape } => {
                 k::reduce::mean_f32::mean_f32(axes, *shape, f32_in(0)?, f32_out(out)?)
                     .map_err(|e| self.err(e))

@@ -34,6 +34,7 @@
 pub mod arena;
 pub mod error;
 pub mod exec;
+pub mod hybrid;
 pub mod prepare;
 
 use tinyforge_graph::{DType, Graph, Quant, TensorId};
@@ -124,6 +125,18 @@ impl Runtime {
 
     /// Runs one inference. `inputs[i]` holds graph input `i` as raw little-endian bytes.
     pub fn invoke(&mut self, inputs: &[&[u8]]) -> RuntimeResult<()> {
+        self.invoke_observed(inputs, &mut |_, _| {})
+    }
+
+    /// Runs one inference like [`Runtime::invoke`], calling `observe(tensor, bytes)` with every
+    /// node's output (ids of [`Runtime::graph`]) right after the node runs — before a later node
+    /// may reuse its arena bytes. Calibration and per-layer error measurement read activations
+    /// this way; outputs hidden by fusion (a fused conv's `conv_out`) are never observed.
+    pub fn invoke_observed(
+        &mut self,
+        inputs: &[&[u8]],
+        observe: &mut dyn FnMut(TensorId, &[u8]),
+    ) -> RuntimeResult<()> {
         if inputs.len() != self.inputs.len() {
             return Err(RuntimeError::InputCount {
                 expected: self.inputs.len(),
@@ -145,6 +158,15 @@ impl Runtime {
         }
         for step in &self.steps {
             step.run(&self.graph, bytes, &mut self.staging)?;
+            if let (Some(&id), Some(out)) = (
+                self.graph
+                    .nodes
+                    .get(step.node)
+                    .and_then(|n| n.outputs.first()),
+                bytes.get(step.out.offset..step.out.end()),
+            ) {
+                observe(id, out);
+            }
         }
         Ok(())
     }

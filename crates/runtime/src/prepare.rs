@@ -21,6 +21,9 @@ pub struct Layout {
     pub offsets: Vec<Option<usize>>,
     /// Byte size of every tensor.
     pub bytes: Vec<usize>,
+    /// The original int8 filter of every hybrid conv (float input, int8 weights), by tensor id;
+    /// the planned graph holds a dequantized float copy in its place.
+    pub hybrid_filters: Vec<Option<Tensor>>,
 }
 
 impl Layout {
@@ -46,6 +49,7 @@ impl Layout {
 /// Validates, fuses and plans `graph` with the default plan options (the same plan `inspect`
 /// reports and `deploy` emits).
 pub fn plan(graph: Graph) -> RuntimeResult<(Graph, Layout)> {
+    let (graph, hybrid_filters) = split_hybrid(graph);
     let plan = tinyforge_graph::plan::plan_default(&graph)?;
     let bytes = plan
         .graph
@@ -57,8 +61,66 @@ pub fn plan(graph: Graph) -> RuntimeResult<(Graph, Layout)> {
         size: plan.arena_bytes,
         offsets: plan.offsets,
         bytes,
+        hybrid_filters,
     };
     Ok((plan.graph, layout))
+}
+
+/// Replaces the int8 per-channel filter of every hybrid CONV_2D (float input) by its
+/// dequantized float copy, so validation and planning see a float conv, and returns the
+/// originals for [`crate::hybrid`]. Anything else stays as it is (and validation judges it).
+fn split_hybrid(mut g: Graph) -> (Graph, Vec<Option<Tensor>>) {
+    let mut originals: Vec<Option<Tensor>> = vec![None; g.tensors.len()];
+    let mut candidates = Vec::new();
+    for node in &g.nodes {
+        if !matches!(node.op, Op::Conv2d(_)) {
+            continue;
+        }
+        let t = |k: usize| {
+            node.inputs
+                .get(k)
+                .copied()
+                .flatten()
+                .and_then(|i| g.tensors.get(i).map(|t| (i, t)))
+        };
+        let (Some((_, x)), Some((f, w))) = (t(0), t(1)) else {
+            continue;
+        };
+        let scales_ok = w.quant.as_ref().is_some_and(|q| {
+            q.scale.len() == 1
+                || (q.scale.len() == w.shape.first().copied().unwrap_or(0) && q.axis == 0)
+        });
+        if x.dtype == DType::F32 && w.dtype == DType::I8 && w.is_const() && scales_ok {
+            candidates.push(f);
+        }
+    }
+    for f in candidates {
+        let w = &g.tensors[f];
+        let (Some(q), Some(data)) = (&w.quant, &w.data) else {
+            continue;
+        };
+        let channels = w.shape.first().copied().unwrap_or(0);
+        if q.scale.is_empty() || channels == 0 || data.len() % channels != 0 {
+            continue;
+        }
+        let per = data.len() / channels;
+        let pick = |c: usize| if q.scale.len() == 1 { 0 } else { c };
+        let values: Vec<u8> = data
+            .iter()
+            .enumerate()
+            .flat_map(|(i, &b)| {
+                let c = pick(i / per);
+                let zp = q.zero_point.get(c).copied().unwrap_or(0) as f32;
+                (q.scale.get(c).copied().unwrap_or(0.0) * (b as i8 as f32 - zp)).to_le_bytes()
+            })
+            .collect();
+        let mut deq = w.clone();
+        deq.dtype = DType::F32;
+        deq.quant = None;
+        deq.data = Some(values);
+        originals[f] = Some(std::mem::replace(&mut g.tensors[f], deq));
+    }
+    (g, originals)
 }
 
 /// A step operand before staging decisions.
@@ -400,6 +462,32 @@ fn conv(
             require_dtype(c, out, DType::F32)?;
             let p = k::conv::Conv2dF32Params::prepare(is, fs, os, geometry, act(o.activation))
                 .map_err(|e| c.kernel(e))?;
+            let filter_id = c.input_id(1)?;
+            if let Some(Some(orig)) = c.layout.hybrid_filters.get(filter_id) {
+                let data = c.const_data(orig)?;
+                let q = orig
+                    .quant
+                    .as_ref()
+                    .ok_or_else(|| c.bad("hybrid filter lost its scales"))?;
+                if q.zero_point.iter().any(|&z| z != 0) {
+                    return Err(c.unsupported("hybrid conv with non-zero weight zero points"));
+                }
+                let h = crate::hybrid::HybridConv {
+                    input_shape: is,
+                    filter_shape: fs,
+                    output_shape: os,
+                    geometry,
+                    act_min: p.act_min,
+                    act_max: p.act_max,
+                    filter: bytemuck::cast_slice::<u8, i8>(data).to_vec(),
+                    scales: q.scale.clone(),
+                    bias: bias.map(|b| c.const_f32(b)).transpose()?,
+                };
+                let mut step = c.step(vec![c.act_region(0)?], out_region, Kind::Copy);
+                let scratch_at = step.staging_bytes();
+                step.kind = Kind::HybridConv { p: h, scratch_at };
+                return Ok(step);
+            }
             let filter = c.const_f32(filter)?;
             let bias = bias.map(|b| c.const_f32(b)).transpose()?;
             Ok(c.step(

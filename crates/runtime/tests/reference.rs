@@ -71,7 +71,11 @@ fn run_sets(model: &str) -> Vec<(Set, Vec<Vec<u8>>, DType)> {
             .collect();
         let one = rt.input_bytes(0);
         let n = data[0].len() / one;
-        assert!(n > 0 && data[0].len().is_multiple_of(one), "{model}/{}", set.name);
+        assert!(
+            n > 0 && data[0].len().is_multiple_of(one),
+            "{model}/{}",
+            set.name
+        );
         let mut outs = vec![Vec::new(); rt.output_count()];
         for s in 0..n {
             let sample: Vec<&[u8]> = data
@@ -217,10 +221,8 @@ fn hello_world_float_is_close() {
 }
 
 /// The float KWS file stores int8 conv weights (dynamic-range "hybrid" quantization), which
-/// TFLite Micro does not execute and graph validation rejects; LiteRT's reference runs them by
-/// quantizing activations on the fly, which the runtime does not emulate yet.
+/// TFLite Micro does not execute; the runtime follows LiteRT's reference hybrid conv.
 #[test]
-#[ignore = "hybrid int8-weight conv is not supported (as in TFLite Micro)"]
 fn kws_ref_model_float32_is_close() {
     assert_close("kws_ref_model_float32");
 }
