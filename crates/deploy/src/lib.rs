@@ -22,6 +22,7 @@
 //! ```
 pub mod emit_arduino;
 pub mod emit_c;
+pub mod emit_rust;
 pub mod error;
 pub mod host;
 pub mod layout;
@@ -30,6 +31,7 @@ pub mod mcu;
 
 pub use emit_arduino::emit_arduino;
 pub use emit_c::{emit_c, EmittedC, LayerInfo};
+pub use emit_rust::{emit_rust, EmittedRust};
 pub use error::{DeployError, DeployResult};
 pub use host::host_run;
 pub use layout::{ArenaLayout, SequentialLayout};

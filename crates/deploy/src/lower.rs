@@ -25,6 +25,10 @@ pub(crate) struct Nhwc {
 }
 
 impl Nhwc {
+    pub(crate) fn of_pub(t: &Tensor) -> DeployResult<Nhwc> {
+        Nhwc::of(t)
+    }
+
     fn of(t: &Tensor) -> DeployResult<Nhwc> {
         let s = &t.shape;
         if s.len() > 4 {

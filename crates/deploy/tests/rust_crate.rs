@@ -1,0 +1,128 @@
+//! The generated `no_std` Rust crate, built for the host: its outputs equal the TFLite Micro
+//! reference (kws), the host runtime and the generated C library.
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use tinyforge_deploy::{emit_c, emit_rust, host_run, SequentialLayout};
+use tinyforge_graph::build::GraphBuilder;
+use tinyforge_graph::{plan, Activation, Graph, Op, Padding, PlanOptions, Quant};
+
+fn kernels_path() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../kernels")
+        .canonicalize()
+        .unwrap()
+}
+
+/// Builds and runs `examples/infer.rs` of the generated crate on `input`.
+fn run_crate(dir: &Path, input: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    // one target dir for every generated crate, so the kernels compile once
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"))
+        .join("generated-crates");
+    let mut child = Command::new(cargo)
+        .args([
+            "run",
+            "--quiet",
+            "--release",
+            "--offline",
+            "--example",
+            "infer",
+            "--manifest-path",
+        ])
+        .arg(dir.join("Cargo.toml"))
+        .env("CARGO_TARGET_DIR", target)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "generated crate failed: {:?}",
+        out.status
+    );
+    out.stdout
+}
+
+fn pseudo_random(n: usize, seed: u32) -> Vec<u8> {
+    let mut s = seed;
+    (0..n)
+        .map(|_| {
+            s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (s >> 24) as u8
+        })
+        .collect()
+}
+
+fn small_cnn() -> Graph {
+    let mut b = GraphBuilder::new("small cnn");
+    let x = b.input("image", &[1, 9, 8, 3]);
+    let c1 = b
+        .conv2d(x, 8, (3, 3), 2, Padding::Same, Activation::Relu)
+        .unwrap();
+    let d1 = b
+        .depthwise(c1, (3, 3), 1, Padding::Same, Activation::Relu6)
+        .unwrap();
+    let p1 = b
+        .conv2d(d1, 8, (1, 1), 1, Padding::Valid, Activation::None)
+        .unwrap();
+    let a1 = b.add(p1, c1, Activation::Relu).unwrap();
+    let pool = b.avg_pool(a1, (5, 4), 1, Padding::Valid).unwrap();
+    let flat = b.reshape(pool, &[1, 8]).unwrap();
+    let fc = b.fully_connected(flat, 5, Activation::None).unwrap();
+    let sm = b.unary(Op::Softmax { beta: 1.0 }, fc).unwrap();
+    let mut g = b.finish(&[sm]);
+    g.tensors[x].quant = Some(Quant::per_tensor(0.02, -5));
+    g.tensors[c1].quant = Some(Quant::per_tensor(0.03, -128));
+    g.tensors[fc].quant = Some(Quant::per_tensor(0.2, 3));
+    g.tensors[sm].quant = Some(Quant::per_tensor(1.0 / 256.0, -128));
+    g
+}
+
+#[test]
+fn generated_crate_matches_generated_c() {
+    let g = small_cnn();
+    let layout = SequentialLayout::new(&g);
+    let rust_dir = tempfile::tempdir().unwrap();
+    let c_dir = tempfile::tempdir().unwrap();
+    let krate = emit_rust(&g, &layout, rust_dir.path(), &kernels_path()).unwrap();
+    assert_eq!(krate.package, "tinyforge-model-small-cnn");
+    emit_c(&g, &layout, c_dir.path()).unwrap();
+    let input = pseudo_random(9 * 8 * 3 * 4, 11);
+    let rust = run_crate(rust_dir.path(), &input);
+    let c = host_run(c_dir.path(), &[&input]).unwrap();
+    assert_eq!(rust, c[0]);
+    let lib = std::fs::read_to_string(rust_dir.path().join("src/lib.rs")).unwrap();
+    assert!(lib.contains("#![no_std]") && !lib.contains("unsafe"));
+}
+
+#[test]
+fn generated_kws_crate_matches_tflm_reference() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata");
+    let g = tinyforge_tflite::read_file(root.join("models/kws_ref_model.tflite")).unwrap();
+    let opts = PlanOptions {
+        fuse: false,
+        in_place: false,
+        ..PlanOptions::default()
+    };
+    let p = plan(&g, &opts).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    emit_rust(&p.graph, &p, dir.path(), &kernels_path()).unwrap();
+    let input = std::fs::read(root.join("reference/kws_ref_model/random_input0.bin")).unwrap();
+    let want = std::fs::read(root.join("reference/kws_ref_model/random_output0.bin")).unwrap();
+    assert_eq!(run_crate(dir.path(), &input), want);
+}
+
+#[test]
+fn in_place_layouts_are_refused_for_rust() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata");
+    let g = tinyforge_tflite::read_file(root.join("models/pretrainedResnet_quant.tflite")).unwrap();
+    let p = tinyforge_graph::plan_default(&g).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let err = emit_rust(&p.graph, &p, dir.path(), &kernels_path()).unwrap_err();
+    assert!(err.to_string().contains("in_place: false"), "{err}");
+}
