@@ -390,6 +390,18 @@ mod tests {
     }
 
     #[test]
+    fn binary_garbage_is_an_error_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("garbage.csv");
+        let bytes: Vec<u8> = (0..=255u8).cycle().take(3000).collect();
+        std::fs::write(&p, bytes).unwrap();
+        let err = load_csv(&p, &CsvOptions::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("garbage.csv"), "{err}");
+    }
+
+    #[test]
     fn bad_options_and_empty_files() {
         let dir = tempfile::tempdir().unwrap();
         let p = write(dir.path(), "e.csv", "");

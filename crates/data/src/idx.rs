@@ -386,6 +386,27 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn every_truncation_is_an_error_never_a_panic() {
+        for gz in [false, true] {
+            let dir = tempfile::tempdir().unwrap();
+            let (ip, lp) = write_tiny_mnist(dir.path(), 3, gz);
+            let full = std::fs::read(&ip).unwrap();
+            for cut in 0..full.len() {
+                std::fs::write(&ip, &full[..cut]).unwrap();
+                let err = load_mnist_files(&ip, &lp).unwrap_err().to_string();
+                assert!(err.contains("tiny-images-idx3-ubyte"), "cut {cut}: {err}");
+            }
+            // Flipped bytes either load (pixel data) or fail cleanly (header, gzip CRC).
+            for i in 0..full.len() {
+                let mut b = full.clone();
+                b[i] ^= 0x5a;
+                std::fs::write(&ip, &b).unwrap();
+                let _ = load_mnist_files(&ip, &lp);
+            }
+        }
+    }
+
+    #[test]
     fn generic_idx_dtypes() {
         let mut b = vec![0, 0, 0x0D, 1, 0, 0, 0, 2];
         b.extend_from_slice(&1.5f32.to_be_bytes());
