@@ -268,6 +268,21 @@ pub(crate) enum Kind {
         axes: k::reduce::ReduceAxes,
         shape: Shape4,
     },
+    PadS8 {
+        paddings: k::movement::pad::Paddings,
+        shape: Shape4,
+        value: i8,
+    },
+    PadF32 {
+        paddings: k::movement::pad::Paddings,
+        shape: Shape4,
+    },
+    /// CONCATENATION along `axis` of the rank-4-padded shapes; `float` selects the element type.
+    Concat {
+        axis: usize,
+        shapes: Vec<Shape4>,
+        float: bool,
+    },
     /// Float conv with int8 weights (LiteRT's dynamic-range path); its quantized input copy
     /// lives in the staging buffer from `scratch_at`.
     HybridConv {
@@ -581,6 +596,36 @@ impl Step {
                 k::reduce::mean_s8::mean_s8(p, *shape, as_i8(input(0)?), as_i8_mut(out))
                     .map_err(|e| self.err(e))
             }
+            Kind::PadS8 {
+                paddings,
+                shape,
+                value,
+            } => k::movement::pad::pad(paddings, *shape, as_i8(input(0)?), *value, as_i8_mut(out))
+                .map_err(|e| self.err(e)),
+            Kind::PadF32 { paddings, shape } => {
+                k::movement::pad::pad(paddings, *shape, f32_in(0)?, 0.0, f32_out(out)?)
+                    .map_err(|e| self.err(e))
+            }
+            Kind::Concat {
+                axis,
+                shapes,
+                float,
+            } => if *float {
+                let parts = shapes
+                    .iter()
+                    .enumerate()
+                    .map(|(i, s)| Ok((*s, f32_in(i)?)))
+                    .collect::<RuntimeResult<Vec<_>>>()?;
+                k::movement::concatenation::concatenation(*axis, &parts, f32_out(out)?)
+            } else {
+                let parts = shapes
+                    .iter()
+                    .enumerate()
+                    .map(|(i, s)| Ok((*s, as_i8(input(i)?))))
+                    .collect::<RuntimeResult<Vec<_>>>()?;
+                k::movement::concatenation::concatenation(*axis, &parts, as_i8_mut(out))
+            }
+            .map_err(|e| self.err(e)),
             Kind::HybridConv { p, .. } => p
                 .run(f32_in(0)?, as_i8_mut(scratch), f32_out(out)?)
                 .map_err(|e| self.err(e)),

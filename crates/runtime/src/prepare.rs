@@ -425,7 +425,8 @@ fn prepare_node(c: &Ctx<'_>) -> RuntimeResult<Step> {
         Op::Quantize => quantize(c),
         Op::Dequantize => dequantize(c),
         Op::Mean { .. } => mean(c),
-        op => Err(c.unsupported(format!("no kernel for {}", op.name()))),
+        Op::Pad => pad(c),
+        Op::Concatenation { axis, activation } => concat(c, *axis, *activation),
     }
 }
 
@@ -986,4 +987,102 @@ fn mean(c: &Ctx<'_>) -> RuntimeResult<Step> {
         }
         (a, b) => Err(c.unsupported(format!("{} → {}", a.name(), b.name()))),
     }
+}
+
+fn pad(c: &Ctx<'_>) -> RuntimeResult<Step> {
+    let (input, out) = (c.input(0)?, c.output()?);
+    if input.dtype != out.dtype {
+        return Err(c.unsupported("input and output dtypes differ"));
+    }
+    let pt = c.input(1)?;
+    let flat = c.const_i32(pt)?;
+    if flat.len() != 2 * input.shape.len() {
+        return Err(c.bad(format!(
+            "{} padding values for a rank-{} input",
+            flat.len(),
+            input.shape.len()
+        )));
+    }
+    let pairs: Vec<[i32; 2]> = flat.chunks_exact(2).map(|p| [p[0], p[1]]).collect();
+    let paddings = k::movement::pad::Paddings::from_tflite(&pairs).map_err(|e| c.kernel(e))?;
+    let shape = shape4(c, input)?;
+    let padded = paddings
+        .output_shape(shape)
+        .ok_or_else(|| c.bad("padded shape overflows"))?;
+    if padded.elements() != Some(out.elements()) {
+        return Err(c.bad("output shape is not the padded input shape"));
+    }
+    let ins = vec![c.act_region(0)?];
+    let out_region = c.out_region()?;
+    match input.dtype {
+        DType::I8 => {
+            let (si, zi) = c.qparams(input)?;
+            let (so, zo) = c.qparams(out)?;
+            if (si, zi) != (so, zo) {
+                return Err(c.unsupported("int8 PAD with different input and output quantization"));
+            }
+            let value = k::movement::pad::pad_value_s8(k::quantize::QuantParams::new(so, zo))
+                .map_err(|e| c.kernel(e))?;
+            Ok(c.step(
+                ins,
+                out_region,
+                Kind::PadS8 {
+                    paddings,
+                    shape,
+                    value,
+                },
+            ))
+        }
+        DType::F32 => Ok(c.step(ins, out_region, Kind::PadF32 { paddings, shape })),
+        d => Err(c.unsupported(format!("{} input", d.name()))),
+    }
+}
+
+fn concat(c: &Ctx<'_>, axis: i32, activation: Activation) -> RuntimeResult<Step> {
+    if activation != Activation::None {
+        return Err(c.unsupported("fused activation on CONCATENATION"));
+    }
+    let out = c.output()?;
+    let rank = out.shape.len() as i64;
+    let a = i64::from(axis);
+    let a = if a < 0 { a + rank } else { a };
+    if !(0..rank).contains(&a) || rank > 4 {
+        return Err(c.bad(format!("axis {axis} for rank {rank}")));
+    }
+    let axis4 = (a + 4 - rank) as usize;
+    let mut shapes = Vec::new();
+    let mut ops = Vec::new();
+    for k in 0..c.node.inputs.len() {
+        let t = c.input(k)?;
+        if t.dtype != out.dtype || t.shape.len() != out.shape.len() {
+            return Err(c.unsupported("operands of different dtypes or ranks"));
+        }
+        if out.dtype == DType::I8 && c.qparams(t)? != c.qparams(out)? {
+            return Err(c.unsupported(
+                "int8 CONCATENATION with operands quantized unlike the output (as TFLite Micro)",
+            ));
+        }
+        shapes.push(shape4(c, t)?);
+        ops.push(c.operand(k)?);
+    }
+    let joined =
+        k::movement::concatenation::concat_shape(axis4, &shapes).map_err(|e| c.kernel(e))?;
+    if joined.elements() != Some(out.elements()) {
+        return Err(c.bad("output shape is not the concatenation of the operands"));
+    }
+    let float = match out.dtype {
+        DType::F32 => true,
+        DType::I8 => false,
+        d => return Err(c.unsupported(format!("{} operands", d.name()))),
+    };
+    let out_region = c.out_region()?;
+    Ok(c.step_ops(
+        ops,
+        out_region,
+        Kind::Concat {
+            axis: axis4,
+            shapes,
+            float,
+        },
+    ))
 }

@@ -135,6 +135,7 @@ fn fuzz(name: &str, seed: u64, count: usize) -> Tally {
         panics.len(),
         panics.join("\n")
     );
+    eprintln!("{name}: {tally:?}");
     tally
 }
 
@@ -176,5 +177,140 @@ fn mutated_conv_model_never_panics() {
     assert!(
         t.invoked + t.invoke_errors + t.rejected_by_runtime > 20,
         "{t:?}"
+    );
+}
+
+/// IR-level mutations: what a buggy converter or a hand-edited graph could hand the runtime
+/// directly, past the file reader (shapes, dtypes, quantization, options, operand wiring).
+fn mutate_graph(g: &mut tinyforge_graph::Graph, rng: &mut Rng) -> String {
+    use tinyforge_graph::{DType, Op, Quant};
+    let nt = g.tensors.len();
+    let nn = g.nodes.len();
+    match rng.below(8) {
+        0 => {
+            let t = rng.below(nt);
+            let r = g.tensors[t].shape.len();
+            if r > 0 {
+                let d = rng.below(r);
+                g.tensors[t].shape[d] = [0, 1, 2, 3, 7, 1000][rng.below(6)];
+            }
+            format!("shape of tensor {t}")
+        }
+        1 => {
+            let t = rng.below(nt);
+            g.tensors[t].dtype =
+                [DType::F32, DType::I8, DType::I32, DType::I16, DType::U8][rng.below(5)];
+            format!("dtype of tensor {t}")
+        }
+        2 => {
+            let t = rng.below(nt);
+            g.tensors[t].quant = match rng.below(4) {
+                0 => None,
+                1 => Some(Quant::per_tensor(0.0, 0)),
+                2 => Some(Quant::per_tensor(f32::NAN, 300)),
+                _ => Some(Quant::per_tensor(1e-30, -128)),
+            };
+            format!("quantization of tensor {t}")
+        }
+        3 => {
+            let n = rng.below(nn);
+            let k = g.nodes[n].inputs.len();
+            if k > 0 {
+                let i = rng.below(k);
+                g.nodes[n].inputs[i] = if rng.below(3) == 0 {
+                    None
+                } else {
+                    Some(rng.below(nt))
+                };
+            }
+            format!("operand of node {n}")
+        }
+        4 => {
+            let n = rng.below(nn);
+            let v = [0usize, 1, 2, 9, 1 << 20][rng.below(5)];
+            match &mut g.nodes[n].op {
+                Op::Conv2d(o) => o.stride_w = v,
+                Op::DepthwiseConv2d(o) => o.dilation_h = v,
+                Op::AveragePool2d(o) | Op::MaxPool2d(o) => o.filter_h = v,
+                Op::Softmax { beta } => *beta = v as f32 - 1.0,
+                _ => {}
+            }
+            format!("options of node {n}")
+        }
+        5 => {
+            let t = rng.below(nt);
+            if let Some(d) = &mut g.tensors[t].data {
+                let len = rng.below(d.len() + 1);
+                d.truncate(len);
+            }
+            format!("constant data of tensor {t}")
+        }
+        6 => {
+            let t = rng.below(nt);
+            g.tensors[t].data = if g.tensors[t].data.is_some() {
+                None
+            } else {
+                Some(vec![1; g.tensors[t].bytes().min(1 << 16)])
+            };
+            format!("constness of tensor {t}")
+        }
+        _ => {
+            let n = rng.below(nn);
+            g.nodes[n].outputs = vec![rng.below(nt)];
+            format!("output of node {n}")
+        }
+    }
+}
+
+#[test]
+fn mutated_graphs_never_panic() {
+    let mut panics = Vec::new();
+    let mut tally = Tally::default();
+    for (seed, name) in [
+        "hello_world_int8",
+        "kws_ref_model",
+        "pretrainedResnet_quant",
+        "ad01_fp32",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let graph = tinyforge_tflite::read(&model(name)).expect("reference model reads");
+        let mut rng = Rng(100 + seed as u64);
+        for case in 0..150 {
+            let mut g = graph.clone();
+            let what: Vec<String> = (0..1 + rng.below(3))
+                .map(|_| mutate_graph(&mut g, &mut rng))
+                .collect();
+            let outcome = catch_unwind(AssertUnwindSafe(|| {
+                let Ok(mut rt) = Runtime::new(g) else {
+                    return false;
+                };
+                if rt.arena_bytes() <= MAX_INVOKE_ARENA {
+                    let inputs: Vec<Vec<u8>> = (0..rt.input_count())
+                        .map(|i| vec![0u8; rt.input_bytes(i)])
+                        .collect();
+                    let refs: Vec<&[u8]> = inputs.iter().map(Vec::as_slice).collect();
+                    let _ = rt.invoke(&refs);
+                }
+                true
+            }));
+            match outcome {
+                Ok(true) => tally.invoked += 1,
+                Ok(false) => tally.rejected_by_runtime += 1,
+                Err(_) => panics.push(format!("{name} case {case}: {}", what.join(", "))),
+            }
+        }
+    }
+    assert!(
+        panics.is_empty(),
+        "{} panics:\n{}",
+        panics.len(),
+        panics.join("\n")
+    );
+    eprintln!("graph mutations: {tally:?}");
+    assert!(
+        tally.rejected_by_runtime > 50 && tally.invoked > 50,
+        "{tally:?}"
     );
 }
