@@ -168,13 +168,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         graph.tensors.len()
     );
     println!(
-        "{:>3}  {:<18} {:<14} {:<14} {:<22} {:>11} {:>9} {:>10}",
-        "#", "op", "input", "output", "options", "MACs", "weights", "act bytes"
+        "{:>3}  {:<18} {:<14} {:<14} {:<22} {:>8} {:>11} {:>9} {:>10}",
+        "#", "op", "input", "output", "options", "params", "MACs", "weights", "act bytes"
     );
     for (i, (op, ins, outs, opts, c)) in layers.iter().enumerate() {
         println!(
-            "{i:>3}  {op:<18} {ins:<14} {outs:<14} {opts:<22} {:>11} {:>9} {:>10}",
-            c.macs, c.weight_bytes, c.activation_bytes
+            "{i:>3}  {op:<18} {ins:<14} {outs:<14} {opts:<22} {:>8} {:>11} {:>9} {:>10}",
+            c.params, c.macs, c.weight_bytes, c.activation_bytes
         );
     }
     println!(
