@@ -6,7 +6,9 @@
 
 use std::hint::black_box;
 use std::time::Instant;
-use tinyforge_kernels::conv::{conv2d_s8, conv2d_s8_ref, Conv2dS8Params, ConvGeometry};
+use tinyforge_kernels::conv::{
+    conv2d_s8, conv2d_s8_1x1, conv2d_s8_fast, conv2d_s8_ref, Conv2dS8Params, ConvGeometry,
+};
 use tinyforge_kernels::depthwise::{
     depthwise_conv2d_s8, depthwise_conv2d_s8_ref, DepthwiseS8Params,
 };
@@ -142,7 +144,83 @@ fn model(name: &str, layers: &[Layer]) {
     );
 }
 
+/// Each applicable conv variant on the same layer, interleaved so machine load hits all alike.
+fn variants(h: usize, w: usize, ci: usize, co: usize, k: usize, s: usize) {
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let (g, oh, ow) =
+        ConvGeometry::from_padding(Padding::Same, (h, w), (k, k), (s, s), (1, 1)).unwrap();
+    let mult = vec![1_500_000_000; co];
+    let shift = vec![-9; co];
+    let p = Conv2dS8Params {
+        input_shape: Shape4::new(1, h, w, ci),
+        filter_shape: Shape4::new(co, k, k, ci),
+        output_shape: Shape4::new(1, oh, ow, co),
+        geometry: g,
+        input_offset: 128,
+        output_offset: -128,
+        act_min: -128,
+        act_max: 127,
+        output_multiplier: &mult,
+        output_shift: &shift,
+    };
+    let input = rng.i8s(h * w * ci);
+    let filter = rng.i8s(co * k * k * ci);
+    let bias = vec![100; co];
+    let mut out = vec![0i8; oh * ow * co];
+    let mut line = format!("  {h}x{w}x{ci}->{co} k{k} s{s}:");
+    type Variant = fn(
+        &Conv2dS8Params<'_>,
+        &[i8],
+        &[i8],
+        Option<&[i32]>,
+        &mut [i8],
+    ) -> tinyforge_kernels::KernelResult;
+    let all: [(&str, Variant); 3] = [
+        ("dispatch", conv2d_s8),
+        ("1x1", conv2d_s8_1x1),
+        ("patch", conv2d_s8_fast),
+    ];
+    for (name, f) in all {
+        if f(&p, &input, &filter, Some(&bias), &mut out).is_ok() {
+            let t = time(|| f(&p, black_box(&input), &filter, Some(&bias), &mut out).unwrap());
+            line += &format!("  {name} {:.1} us", t * 1e6);
+        }
+    }
+    println!("{line}");
+}
+
 fn main() {
+    if let Some(spec) = std::env::var_os("ONLY") {
+        // ONLY=h,w,ci,co,k,s: loop one layer through the dispatch (for a profiler).
+        let v: Vec<usize> = spec
+            .to_str()
+            .unwrap()
+            .split(',')
+            .map(|x| x.parse().unwrap())
+            .collect();
+        for _ in 0..200 {
+            variants(v[0], v[1], v[2], v[3], v[4], v[5]);
+        }
+        return;
+    }
+    if std::env::var_os("VARIANTS").is_some() {
+        for (h, w, ci, co, k, s) in [
+            (96, 96, 3, 8, 3, 2),
+            (48, 48, 8, 16, 1, 1),
+            (24, 24, 16, 32, 1, 1),
+            (24, 24, 32, 32, 1, 1),
+            (25, 5, 64, 64, 1, 1),
+            (32, 32, 3, 16, 3, 1),
+            (32, 32, 16, 16, 3, 1),
+            (6, 6, 128, 128, 1, 1),
+            (3, 3, 256, 256, 1, 1),
+            (12, 12, 64, 64, 1, 1),
+            (16, 16, 32, 64, 1, 2),
+        ] {
+            variants(h, w, ci, co, k, s);
+        }
+        return;
+    }
     let mut kws = vec![Layer::Conv(49, 10, 1, 64, 10, 4, 2)];
     for _ in 0..4 {
         kws.push(Layer::Dw(25, 5, 64, 1));

@@ -8,6 +8,7 @@
 //! [`conv2d_s8_ref`](super::conv2d_s8_ref). No scratch.
 
 use super::conv2d_s8::{Conv2dS8Params, OutSink};
+use super::conv2d_s8_fast::Pixel;
 use super::cpu::simd_dispatch;
 use super::tile::{write_rows, I8Rows, Requant};
 use crate::{KernelError, KernelResult};
@@ -70,13 +71,9 @@ pub(crate) fn conv2d_s8_1x1_body<S: OutSink + ?Sized>(
     let (k, oc) = (is.c, os.c);
     let off = p.input_offset as i16;
     let pixels = os.n * os.h * os.w;
-    // Input offset of output pixel `i` (row-major over n, oy, ox).
-    let src = |i: usize| {
-        let ox = i % os.w;
-        let oy = (i / os.w) % os.h;
-        let b = i / (os.w * os.h);
-        is.offset(b, oy * g.stride_h, ox * g.stride_w, 0)
-    };
+    // Input offset of an output pixel (1×1, no padding: its single tap).
+    let src = |px: Pixel| is.offset(px.b, px.oy * g.stride_h, px.ox * g.stride_w, 0);
+    let mut px = Pixel { b: 0, oy: 0, ox: 0 };
     let rq = Requant {
         multiplier: p.output_multiplier,
         shift: p.output_shift,
@@ -87,8 +84,15 @@ pub(crate) fn conv2d_s8_1x1_body<S: OutSink + ?Sized>(
     let mut i = 0;
     while i < pixels {
         let pair = i + 1 < pixels;
-        let x0 = &input[src(i)..][..k];
-        let x1 = if pair { &input[src(i + 1)..][..k] } else { x0 };
+        let x0 = &input[src(px)..][..k];
+        px.advance(&os);
+        let x1 = if pair {
+            let x1 = &input[src(px)..][..k];
+            px.advance(&os);
+            x1
+        } else {
+            x0
+        };
         let dots = I8Rows {
             x0,
             x1,

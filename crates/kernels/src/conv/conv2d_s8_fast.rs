@@ -13,7 +13,7 @@
 //! `2 · PATCH · 2` bytes of stack.
 
 use super::conv2d_s8::{Conv2dS8Params, OutSink};
-use super::cpu::simd_dispatch;
+use super::cpu::Avx2;
 use super::dot::{dot1, dot4};
 use super::quant::requantize_s8;
 use super::tile::{write_rows, I16Rows, Requant};
@@ -42,20 +42,39 @@ pub fn conv2d_s8_fast(
     Ok(())
 }
 
-simd_dispatch! {
-    /// The kernel over checked, applicable params (AVX2 build when available).
-    pub(crate) fn conv2d_s8_fast_into<S: OutSink>(
-        p: &Conv2dS8Params<'_>,
-        input: &[i8],
-        filter: &[i8],
-        bias: Option<&[i32]>,
-        out: &mut S,
-    ) => conv2d_s8_fast_body
+/// The kernel over checked, applicable params: the AVX2 build (with the intrinsic GEMM tile)
+/// when the CPU has it, else the portable build.
+pub(crate) fn conv2d_s8_fast_into<S: OutSink + ?Sized>(
+    p: &Conv2dS8Params<'_>,
+    input: &[i8],
+    filter: &[i8],
+    bias: Option<&[i32]>,
+    out: &mut S,
+) {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(simd) = Avx2::detect() {
+        #[target_feature(enable = "avx2")]
+        unsafe fn avx2<S: OutSink + ?Sized>(
+            simd: Avx2,
+            p: &Conv2dS8Params<'_>,
+            input: &[i8],
+            filter: &[i8],
+            bias: Option<&[i32]>,
+            out: &mut S,
+        ) {
+            conv2d_s8_fast_body(Some(simd), p, input, filter, bias, out)
+        }
+        // SAFETY: `Avx2::detect` succeeded, so the CPU supports AVX2.
+        unsafe { avx2(simd, p, input, filter, bias, out) };
+        return;
+    }
+    conv2d_s8_fast_body(None, p, input, filter, bias, out)
 }
 
-/// The portable kernel body.
+/// The kernel body; `simd` selects the intrinsic tile (only with AVX2 proven present).
 #[inline(always)]
 pub(crate) fn conv2d_s8_fast_body<S: OutSink + ?Sized>(
+    simd: Option<Avx2>,
     p: &Conv2dS8Params<'_>,
     input: &[i8],
     filter: &[i8],
@@ -64,7 +83,7 @@ pub(crate) fn conv2d_s8_fast_body<S: OutSink + ?Sized>(
 ) {
     let fs = p.filter_shape;
     if fs.h * fs.w * fs.c <= PATCH {
-        return patch_body(p, input, filter, bias, out);
+        return patch_body(simd, p, input, filter, bias, out);
     }
     let os = p.output_shape;
     let off = p.input_offset as i16;
@@ -117,18 +136,42 @@ pub(crate) fn conv2d_s8_fast_body<S: OutSink + ?Sized>(
     }
 }
 
-/// Largest `KH·KW·I` handled by the patch path (3×3×128).
+/// Largest `KH·KW·I` handled by the patch path (3×3×128; a multiple of 16).
 pub const PATCH: usize = 1152;
 
-/// Gathers output pixel `pixel`'s receptive field as `x + input_offset` (0 outside the image).
+/// Stack bytes for row-padded copies of small filters.
+const WPAD: usize = 4096;
+
+/// Output pixel coordinates `(b, oy, ox)`, stepped in NHWC order without divisions.
+#[derive(Clone, Copy)]
+pub(crate) struct Pixel {
+    pub b: usize,
+    pub oy: usize,
+    pub ox: usize,
+}
+
+impl Pixel {
+    #[inline(always)]
+    pub(crate) fn advance(&mut self, os: &crate::Shape4) {
+        self.ox += 1;
+        if self.ox == os.w {
+            self.ox = 0;
+            self.oy += 1;
+            if self.oy == os.h {
+                self.oy = 0;
+                self.b += 1;
+            }
+        }
+    }
+}
+
+/// Gathers output pixel `px`'s receptive field as `x + input_offset` (0 outside the image).
 #[inline(always)]
-fn fill_patch(p: &Conv2dS8Params<'_>, input: &[i8], pixel: usize, patch: &mut [i16]) {
-    let (is, fs, os, g) = (p.input_shape, p.filter_shape, p.output_shape, p.geometry);
+pub(crate) fn fill_patch(p: &Conv2dS8Params<'_>, input: &[i8], px: Pixel, patch: &mut [i16]) {
+    let (is, fs, g) = (p.input_shape, p.filter_shape, p.geometry);
     let off = p.input_offset as i16;
     let kc = fs.c;
-    let ox = pixel % os.w;
-    let oy = (pixel / os.w) % os.h;
-    let b = pixel / (os.w * os.h);
+    let Pixel { b, oy, ox } = px;
     let (ky0, ky1) = ConvGeometry::tap_range(oy, g.stride_h, g.pad_h, g.dilation_h, fs.h, is.h);
     let (kx0, kx1) = ConvGeometry::tap_range(ox, g.stride_w, g.pad_w, g.dilation_w, fs.w, is.w);
     let row_len = fs.w * kc;
@@ -162,6 +205,7 @@ fn fill_patch(p: &Conv2dS8Params<'_>, input: &[i8], pixel: usize, patch: &mut [i
 /// The patch path: two pixels × four channels per step.
 #[inline(always)]
 fn patch_body<S: OutSink + ?Sized>(
+    simd: Option<Avx2>,
     p: &Conv2dS8Params<'_>,
     input: &[i8],
     filter: &[i8],
@@ -179,22 +223,39 @@ fn patch_body<S: OutSink + ?Sized>(
         act_min: p.act_min,
         act_max: p.act_max,
     };
+    // Small filters: copy the weights with rows padded to a multiple of 16 so every dot
+    // product is whole vectors (a 27-long row would otherwise run 11 scalar steps). The
+    // patches' padding stays 0 (`fill_patch` writes only the first `k`), contributing nothing.
+    let kp = k.div_ceil(16) * 16;
+    let mut wpad = [0i8; WPAD];
+    let (weights, kw) = if kp != k && kp * oc <= WPAD {
+        for o in 0..oc {
+            wpad[o * kp..o * kp + k].copy_from_slice(&filter[o * k..(o + 1) * k]);
+        }
+        (&wpad[..kp * oc], kp)
+    } else {
+        (filter, k)
+    };
     let mut buf = [0i16; 2 * PATCH];
     let (pa, pb) = buf.split_at_mut(PATCH);
-    let (pa, pb) = (&mut pa[..k], &mut pb[..k]);
+    let (pa, pb) = (&mut pa[..kw], &mut pb[..kw]);
     let mut i = 0;
+    let mut px = Pixel { b: 0, oy: 0, ox: 0 };
     while i < pixels {
         let pair = i + 1 < pixels;
-        fill_patch(p, input, i, pa);
+        fill_patch(p, input, px, &mut pa[..k]);
+        px.advance(&os);
         if pair {
-            fill_patch(p, input, i + 1, pb);
+            fill_patch(p, input, px, &mut pb[..k]);
+            px.advance(&os);
         }
         let dots = I16Rows {
+            avx2: simd,
             x0: pa,
             x1: pb,
             pair,
-            filter,
-            k,
+            filter: weights,
+            k: kw,
         };
         write_rows(&rq, bias, oc, pair, (i * oc, (i + 1) * oc), out, &dots);
         i += if pair { 2 } else { 1 };
@@ -271,7 +332,14 @@ mod tests {
             let mut want = vec![0i8; c.out_len()];
             let mut got = vec![1i8; c.out_len()];
             conv2d_s8_ref(&p, &c.input, &c.filter, c.bias.as_deref(), &mut want).unwrap();
-            conv2d_s8_fast_body(&p, &c.input, &c.filter, c.bias.as_deref(), &mut got[..]);
+            conv2d_s8_fast_body(
+                None,
+                &p,
+                &c.input,
+                &c.filter,
+                c.bias.as_deref(),
+                &mut got[..],
+            );
             assert_eq!(want, got, "case {i}");
         }
     }
@@ -295,6 +363,7 @@ mod tests {
             conv2d_s8_ref(&p, &c.input, &c.filter, c.bias.as_deref(), &mut want).unwrap();
             conv2d_s8_fast(&p, &c.input, &c.filter, c.bias.as_deref(), &mut got).unwrap();
             conv2d_s8_fast_body(
+                None,
                 &p,
                 &c.input,
                 &c.filter,

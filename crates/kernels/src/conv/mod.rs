@@ -105,6 +105,12 @@ impl ConvGeometry {
         in_size: usize,
     ) -> (usize, usize) {
         let origin = (o * stride) as isize - pad as isize;
+        if dilation == 1 {
+            // The common case, without the divisions (this runs once per output pixel).
+            let start = (-origin).max(0) as usize;
+            let end = (in_size as isize - origin).clamp(0, filter as isize) as usize;
+            return (start.min(end), end);
+        }
         let d = dilation as isize;
         // First k with origin + k·d >= 0.
         let start = if origin >= 0 {

@@ -164,7 +164,12 @@ pub(crate) fn requantize_s8_lane(
     } else {
         1 - (1i64 << 30)
     };
-    let high = ((ab + nudge) / (1i64 << 31)) as i32;
+    let v = ab + nudge;
+    // `v / 2^31` truncating toward zero, without 64-bit arithmetic shifts or division (which
+    // AVX2 lacks and would force scalar code): the low 32 bits of the floor quotient are a
+    // logical shift (the quotient fits in i32), plus one where a negative `v` had a remainder.
+    let floor = ((v as u64) >> 31) as u32 as i32;
+    let high = floor + i32::from(v < 0 && (v & 0x7fff_ffff) != 0);
     let high = if x == i32::MIN && multiplier == i32::MIN {
         i32::MAX
     } else {

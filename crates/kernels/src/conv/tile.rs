@@ -44,6 +44,8 @@ impl Dots for I8Rows<'_> {
 
 /// Dots of one or two pre-widened i16 patches against `[O, K]` weights.
 pub(crate) struct I16Rows<'a> {
+    /// The intrinsic 2×4 tile when the CPU has AVX2; `None` runs the portable loops.
+    pub avx2: Option<super::cpu::Avx2>,
     pub x0: &'a [i16],
     pub x1: &'a [i16],
     pub pair: bool,
@@ -56,10 +58,10 @@ impl Dots for I16Rows<'_> {
     fn dot4(&self, o: usize) -> [[i32; 4]; 2] {
         let k = self.k;
         let w = core::array::from_fn(|j| &self.filter[(o + j) * k..(o + j + 1) * k]);
-        if self.pair {
-            dot2x4_p(self.x0, self.x1, w)
-        } else {
-            [dot4_p(self.x0, w), [0; 4]]
+        match (self.pair, self.avx2) {
+            (true, Some(simd)) => simd.dot2x4_p(self.x0, self.x1, w),
+            (true, None) => dot2x4_p(self.x0, self.x1, w),
+            _ => [dot4_p(self.x0, w), [0; 4]],
         }
     }
     #[inline(always)]
