@@ -19,6 +19,14 @@
 #define TF_COLD
 #endif
 
+#if defined(__GNUC__) && !defined(__clang__)
+/* Patches are a few bytes per tap: plain loops beat a memcpy/memset call, and keep
+ * the C library out of the image. */
+#define TF_NO_LIBCALLS __attribute__((optimize("no-tree-loop-distribute-patterns")))
+#else
+#define TF_NO_LIBCALLS
+#endif
+
 /* ---- fixed point ------------------------------------------------------ */
 
 /* gemmlowp SaturatingRoundingDoublingHighMul. The reference adds a sign-dependent
@@ -114,7 +122,7 @@ size_t tf_conv2d_s8_scratch(const tf_conv_params *p)
 /* The K-long patch feeding output pixel (b, oy, ox): a pointer into the input
  * for 1x1 convolutions, else gathered into `dst` with padded taps set to the
  * input zero point. */
-static const int8_t *conv_patch(const tf_conv_params *p, const int8_t *in, int b, int oy, int ox,
+TF_NO_LIBCALLS static const int8_t *conv_patch(const tf_conv_params *p, const int8_t *in, int b, int oy, int ox,
                                 int8_t *dst)
 {
     const int in_c = p->in_c;
@@ -127,10 +135,18 @@ static const int8_t *conv_patch(const tf_conv_params *p, const int8_t *in, int b
         int iy = oy * p->stride_h - p->pad_h + ky * p->dil_h;
         for (int kx = 0; kx < p->k_w; kx++) {
             int ix = ox * p->stride_w - p->pad_w + kx * p->dil_w;
-            if (iy < 0 || iy >= p->in_h || ix < 0 || ix >= p->in_w)
-                memset(d, pad_val, (size_t)in_c);
-            else
-                memcpy(d, in + (((size_t)b * p->in_h + iy) * p->in_w + ix) * in_c, (size_t)in_c);
+            if (iy < 0 || iy >= p->in_h || ix < 0 || ix >= p->in_w) {
+                for (int k = 0; k < in_c; k++) d[k] = pad_val;
+            } else {
+                const int8_t *s = in + (((size_t)b * p->in_h + iy) * p->in_w + ix) * in_c;
+                int k = 0;
+                for (; k + 4 <= in_c; k += 4) { /* word copies; memcpy of 4 is one LDR/STR */
+                    uint32_t v;
+                    memcpy(&v, s + k, 4);
+                    memcpy(d + k, &v, 4);
+                }
+                for (; k < in_c; k++) d[k] = s[k];
+            }
             d += in_c;
         }
     }
@@ -314,17 +330,52 @@ static inline void tap_range(int start, int k, int dil, int size, int *lo, int *
 
 #define TF_DW_BLOCK 64
 
-/* depth_mult == 1, no dilation, not in place. Channels are processed in blocks so the per-channel
- * weight sums live on a small stack buffer: sum((x + off) * w) = sum(x * w) + off * sum(w),
- * where sum(w) covers the valid taps only (all taps away from the border). Four
- * channels are accumulated in registers across the taps. */
+/* acc[0..4] += sum over the window of (x + off) * w for four adjacent channels.
+ * Rows of the window start at xr / wr and advance by xstep / wstep; each row holds
+ * `span` bytes of taps, C apart. With off == 0 the add disappears after inlining. */
+static inline void dw_taps4(const int8_t *xr, const int8_t *wr, int rows, size_t span, int C,
+                            size_t xstep, size_t wstep, int32_t off, int32_t acc[4])
+{
+    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+#if TF_DSP
+    const int32_t offs = (int32_t)(((uint32_t)off & 0xFFFFu) | ((uint32_t)off << 16));
+#endif
+    for (int r = 0; r < rows; r++, xr += xstep, wr += wstep) {
+        const int8_t *x = xr, *w = wr, *xe = xr + span;
+        for (; x != xe; x += C, w += C) {
+#if TF_DSP
+            uint32_t xv = rd32(x), wv = rd32(w);
+            int32_t xl = sx02(xv), wl = sx02(wv);
+            if (off) xl = (int32_t)__sadd16(xl, offs);
+            a0 = __smlabb(xl, wl, a0);
+            a2 = __smlatt(xl, wl, a2);
+            xl = sx13(xv);
+            wl = sx13(wv);
+            if (off) xl = (int32_t)__sadd16(xl, offs);
+            a1 = __smlabb(xl, wl, a1);
+            a3 = __smlatt(xl, wl, a3);
+#else
+            a0 += (x[0] + off) * w[0];
+            a1 += (x[1] + off) * w[1];
+            a2 += (x[2] + off) * w[2];
+            a3 += (x[3] + off) * w[3];
+#endif
+        }
+    }
+    acc[0] = a0; acc[1] = a1; acc[2] = a2; acc[3] = a3;
+}
+
+/* depth_mult == 1, no dilation, not in place. Channels go in blocks whose folded
+ * biases (bias + off * sum of all taps) sit in a small stack buffer: pixels whose
+ * window lies inside the input multiply raw int8 values; border pixels add the
+ * offset to each valid tap instead. Four channels accumulate in registers. */
 static void dw_fast(const tf_dw_params *p, const int8_t *in, const int8_t *filter,
                     const int32_t *bias, const int32_t *mult, const int8_t *shift, int8_t *out)
 {
     const int C = p->in_c;
     const int32_t off = p->in_offset;
     const size_t xstep = (size_t)p->in_w * C, wstep = (size_t)p->k_w * C;
-    int32_t wsum[TF_DW_BLOCK];
+    int32_t folded[TF_DW_BLOCK];
     for (int b = 0; b < p->batches; b++) {
         const int8_t *in_b = in + (size_t)b * p->in_h * p->in_w * C;
         int8_t *out_b = out + (size_t)b * p->out_h * p->out_w * C;
@@ -333,72 +384,47 @@ static void dw_fast(const tf_dw_params *p, const int8_t *in, const int8_t *filte
             for (int c = 0; c < cn; c++) {
                 int32_t s = 0;
                 for (int t = 0; t < p->k_h * p->k_w; t++) s += filter[(size_t)t * C + c0 + c];
-                wsum[c] = s;
+                folded[c] = (bias ? bias[c0 + c] : 0) + off * s;
             }
             for (int oy = 0; oy < p->out_h; oy++) {
                 const int y0 = oy * p->stride_h - p->pad_h;
                 int ky_lo, ky_hi;
-                tap_range(y0, p->k_h, p->dil_h, p->in_h, &ky_lo, &ky_hi);
+                tap_range(y0, p->k_h, 1, p->in_h, &ky_lo, &ky_hi);
                 for (int ox = 0; ox < p->out_w; ox++) {
                     const int x0 = ox * p->stride_w - p->pad_w;
                     int kx_lo, kx_hi;
-                    tap_range(x0, p->k_w, p->dil_w, p->in_w, &kx_lo, &kx_hi);
+                    tap_range(x0, p->k_w, 1, p->in_w, &kx_lo, &kx_hi);
                     const int full = ky_lo == 0 && ky_hi == p->k_h && kx_lo == 0 && kx_hi == p->k_w;
+                    const int rows = ky_hi - ky_lo;
+                    const size_t span = (size_t)(kx_hi - kx_lo) * C;
+                    const size_t x_at = ((size_t)(y0 + ky_lo) * p->in_w + x0 + kx_lo) * C;
+                    const size_t w_at = ((size_t)ky_lo * p->k_w + kx_lo) * C;
                     int8_t *o = out_b + ((size_t)oy * p->out_w + ox) * C + c0;
-                    for (int c = 0; c < cn; c += 4) {
-                        const int n = cn - c < 4 ? cn - c : 4;
+                    int c = 0;
+                    for (; c + 4 <= cn; c += 4) {
                         const int cc = c0 + c;
-                        int32_t acc[4] = {0, 0, 0, 0};
-                        for (int j = 0; j < n; j++) {
-                            int32_t s = wsum[c + j];
-                            if (!full) {
-                                s = 0;
-                                for (int ky = ky_lo; ky < ky_hi; ky++)
-                                    for (int kx = kx_lo; kx < kx_hi; kx++)
-                                        s += filter[((size_t)ky * p->k_w + kx) * C + cc + j];
-                            }
-                            acc[j] = (bias ? bias[cc + j] : 0) + off * s;
-                        }
-                        int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
-                        const int8_t *xr = in_b + ((size_t)(y0 + ky_lo) * p->in_w + x0 + kx_lo) * C + cc;
-                        const int8_t *wr = filter + ((size_t)ky_lo * p->k_w + kx_lo) * C + cc;
-                        const size_t span = (size_t)(kx_hi - kx_lo) * C;
-                        if (n == 4) {
-                            for (int ky = ky_lo; ky < ky_hi; ky++, xr += xstep, wr += wstep) {
-                                const int8_t *x = xr, *w = wr, *xe = xr + span;
-                                for (; x != xe; x += C, w += C) {
-#if TF_DSP
-                                    uint32_t xv = rd32(x), wv = rd32(w);
-                                    int32_t xl = sx02(xv), wl = sx02(wv);
-                                    a0 = __smlabb(xl, wl, a0);
-                                    a2 = __smlatt(xl, wl, a2);
-                                    xl = sx13(xv);
-                                    wl = sx13(wv);
-                                    a1 = __smlabb(xl, wl, a1);
-                                    a3 = __smlatt(xl, wl, a3);
-#else
-                                    a0 += x[0] * w[0];
-                                    a1 += x[1] * w[1];
-                                    a2 += x[2] * w[2];
-                                    a3 += x[3] * w[3];
-#endif
-                                }
-                            }
+                        int32_t acc[4];
+                        if (full) {
+                            acc[0] = folded[c]; acc[1] = folded[c + 1];
+                            acc[2] = folded[c + 2]; acc[3] = folded[c + 3];
+                            dw_taps4(in_b + x_at + cc, filter + w_at + cc, rows, span, C, xstep, wstep, 0, acc);
                         } else {
-                            for (int ky = ky_lo; ky < ky_hi; ky++, xr += xstep, wr += wstep) {
-                                const int8_t *x = xr, *w = wr, *xe = xr + span;
-                                for (; x != xe; x += C, w += C) {
-                                    a0 += x[0] * w[0];
-                                    if (n > 1) a1 += x[1] * w[1];
-                                    if (n > 2) a2 += x[2] * w[2];
-                                }
-                            }
+                            for (int j = 0; j < 4; j++) acc[j] = bias ? bias[cc + j] : 0;
+                            dw_taps4(in_b + x_at + cc, filter + w_at + cc, rows, span, C, xstep, wstep, off, acc);
                         }
-                        acc[0] = a0; acc[1] = a1; acc[2] = a2; acc[3] = a3;
-                        for (int j = 0; j < n; j++) {
+                        for (int j = 0; j < 4; j++) {
                             int32_t v = mbqm(acc[j], mult[cc + j], shift[cc + j]) + p->out_offset;
                             o[c + j] = (int8_t)clamp(v, p->act_min, p->act_max);
                         }
+                    }
+                    for (; c < cn; c++) {
+                        const int cc = c0 + c;
+                        int32_t acc = bias ? bias[cc] : 0;
+                        const int8_t *xr = in_b + x_at + cc, *wr = filter + w_at + cc;
+                        for (int r = 0; r < rows; r++, xr += xstep, wr += wstep)
+                            for (size_t k = 0; k < span; k += (size_t)C) acc += (xr[k] + off) * wr[k];
+                        int32_t v = mbqm(acc, mult[cc], shift[cc]) + p->out_offset;
+                        o[c] = (int8_t)clamp(v, p->act_min, p->act_max);
                     }
                 }
             }

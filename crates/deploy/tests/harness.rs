@@ -137,7 +137,11 @@ fn tiny_cnn() -> Graph {
     let c2 = b
         .conv2d(a1, 7, (3, 3), 1, Padding::Valid, Activation::None)
         .unwrap();
-    let pool = b.avg_pool(c2, (3, 2), 1, Padding::Valid).unwrap();
+    // 7 channels: the depthwise channel tail
+    let d2 = b
+        .depthwise(c2, (3, 3), 1, Padding::Same, Activation::None)
+        .unwrap();
+    let pool = b.avg_pool(d2, (3, 2), 1, Padding::Valid).unwrap();
     let flat = b.reshape(pool, &[1, 7]).unwrap();
     let fc = b.fully_connected(flat, 5, Activation::None).unwrap();
     let sm = b.unary(Op::Softmax { beta: 1.0 }, fc).unwrap();
@@ -145,6 +149,7 @@ fn tiny_cnn() -> Graph {
     g.tensors[x].quant = Some(Quant::per_tensor(0.02, -5));
     g.tensors[c1].quant = Some(Quant::per_tensor(0.03, -128));
     g.tensors[d1].quant = Some(Quant::per_tensor(0.025, -10));
+    g.tensors[c2].quant = Some(Quant::per_tensor(0.05, 9));
     g.tensors[fc].quant = Some(Quant::per_tensor(0.2, 3));
     g.tensors[sm].quant = Some(Quant::per_tensor(1.0 / 256.0, -128));
     g
