@@ -343,7 +343,9 @@ impl Step {
             .max()
             .unwrap_or(0);
         match &self.kind {
-            Kind::HybridConv { p, scratch_at } => staged.max(scratch_at + p.scratch_bytes()),
+            Kind::HybridConv { p, scratch_at } => {
+                staged.max(scratch_at.saturating_add(p.scratch_bytes()))
+            }
             _ => staged,
         }
     }

@@ -109,7 +109,11 @@ pub fn symmetric_quantize(values: &[f32], out: &mut [i8]) -> f32 {
 impl HybridConv {
     /// Scratch bytes: one quantized batch of the input.
     pub fn scratch_bytes(&self) -> usize {
-        self.input_shape.h * self.input_shape.w * self.input_shape.c
+        // Saturating: shapes come from files; the runtime refuses oversized staging anyway.
+        self.input_shape
+            .h
+            .saturating_mul(self.input_shape.w)
+            .saturating_mul(self.input_shape.c)
     }
 
     pub fn run(&self, input: &[f32], scratch: &mut [i8], output: &mut [f32]) -> KernelResult {

@@ -87,6 +87,11 @@ impl Runtime {
         }
         let steps = prepare::prepare(&graph, &layout)?;
         let staging = steps.iter().map(Step::staging_bytes).max().unwrap_or(0);
+        if staging > MAX_ARENA_BYTES {
+            return Err(RuntimeError::Plan(format!(
+                "staging buffer of {staging} bytes exceeds the {MAX_ARENA_BYTES} byte limit"
+            )));
+        }
         let io = |ids: &[TensorId], what: &str| -> RuntimeResult<Vec<Io>> {
             ids.iter()
                 .map(|&id| {

@@ -632,6 +632,11 @@ fn depthwise(c: &Ctx<'_>, o: &tinyforge_graph::DepthwiseConv2dOptions) -> Runtim
             let (in_s, in_z) = c.qparams(input)?;
             let (out_s, out_z) = c.qparams(out)?;
             let (scales, _) = filter_quant(c, filter)?;
+            // Sizes per-channel tables from the (bounded) constant filter, never from an
+            // activation shape alone.
+            if os.c != fs.c {
+                return Err(c.bad(format!("{} output channels, the filter has {}", os.c, fs.c)));
+            }
             let mut mult = vec![0; os.c];
             let mut shift = vec![0; os.c];
             let quant = k::conv::ConvQuant {
