@@ -799,3 +799,143 @@ pub(crate) fn softmax_params(beta: f32, input_scale: f32) -> (i32, i32, i32) {
         / (1i64 << shift) as f64;
     (mult, shift, -(max_input_rescaled.floor() as i32))
 }
+
+#[cfg(test)]
+mod tests {
+    //! The generator's prepare must agree with `tinyforge-kernels`' prepare: both target TFLite
+    //! Micro, and the emitted C is only bit-exact with the Rust kernels if the constants match.
+    use super::*;
+    use tinyforge_kernels::activation::softmax_s8::SoftmaxParamsS8;
+    use tinyforge_kernels::conv::quant::{activation_range_s8, FusedActivation};
+    use tinyforge_kernels::elementwise::add_s8::AddParamsS8;
+    use tinyforge_kernels::padding::{compute_padding, Padding as KPadding};
+    use tinyforge_kernels::quantize::QuantParams;
+
+    const ACTS: [(Activation, FusedActivation); 4] = [
+        (Activation::None, FusedActivation::None),
+        (Activation::Relu, FusedActivation::Relu),
+        (Activation::Relu6, FusedActivation::Relu6),
+        (Activation::ReluN1To1, FusedActivation::ReluN1To1),
+    ];
+
+    #[test]
+    fn activation_ranges_match_the_kernels() {
+        for (scale, zp) in [
+            (0.02f32, -128),
+            (0.023529412, -5),
+            (1.0 / 256.0, 7),
+            (0.5, 100),
+        ] {
+            for (a, k) in ACTS {
+                assert_eq!(
+                    act_range(a, scale, zp),
+                    activation_range_s8(k, scale, zp).unwrap(),
+                    "{a:?} {scale} {zp}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn padding_matches_the_kernels() {
+        for input in 1..20 {
+            for k in 1..6 {
+                for stride in 1..4 {
+                    for dil in 1..3 {
+                        for (pad, kp) in [
+                            (Padding::Same, KPadding::Same),
+                            (Padding::Valid, KPadding::Valid),
+                        ] {
+                            let Some(out) = out_size(input, k, stride, dil, pad) else {
+                                // refused here; the kernels refuse too or yield an empty output
+                                let k = compute_padding(input, k, stride, dil, kp);
+                                assert!(k.is_err() || k.is_ok_and(|(_, out)| out == 0));
+                                continue;
+                            };
+                            let (before, kout) =
+                                compute_padding(input, k, stride, dil, kp).unwrap();
+                            assert_eq!((padding(input, k, stride, dil, out), out), (before, kout));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn add_params_match_the_kernels() {
+        let q = [(0.05f32, -3), (0.11, 9), (0.031, -128)];
+        for &a in &q {
+            for &b in &q {
+                for &o in &q {
+                    let mine = add_params(a, b, o, Activation::Relu);
+                    let k = AddParamsS8::prepare::<i8>(
+                        QuantParams::new(a.0, a.1),
+                        QuantParams::new(b.0, b.1),
+                        QuantParams::new(o.0, o.1),
+                        FusedActivation::Relu,
+                    )
+                    .unwrap();
+                    assert_eq!(
+                        (mine.in1_mult, mine.in1_shift, mine.in2_mult, mine.in2_shift),
+                        (
+                            k.input1_multiplier,
+                            k.input1_shift,
+                            k.input2_multiplier,
+                            k.input2_shift
+                        )
+                    );
+                    assert_eq!(
+                        (mine.out_mult, mine.out_shift, mine.left_shift),
+                        (k.output_multiplier, k.output_shift, k.left_shift)
+                    );
+                    assert_eq!(
+                        (
+                            mine.in1_offset,
+                            mine.in2_offset,
+                            mine.out_offset,
+                            mine.act_min,
+                            mine.act_max
+                        ),
+                        (
+                            k.input1_offset,
+                            k.input2_offset,
+                            k.output_offset,
+                            k.act_min,
+                            k.act_max
+                        )
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn softmax_params_match_the_kernels() {
+        for scale in [0.0390625f32, 0.1, 0.25, 1.7, 0.003] {
+            for beta in [1.0f32, 0.5] {
+                let k = SoftmaxParamsS8::prepare::<i8>(
+                    beta,
+                    QuantParams::new(scale, 3),
+                    QuantParams::new(1.0 / 256.0, -128),
+                )
+                .unwrap();
+                assert_eq!(
+                    softmax_params(beta, scale),
+                    (k.input_multiplier, k.input_left_shift, k.diff_min),
+                    "{scale} {beta}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn folded_bias_equals_the_offset_sum() {
+        // two output rows of three weights; in_offset 5
+        let w: Vec<u8> = [1i8, -2, 3, -128, 127, 0]
+            .iter()
+            .map(|&v| v as u8)
+            .collect();
+        assert_eq!(fold_bias(&[10, -10], &w, 3, 5), vec![10 + 5 * 2, -10 - 5]);
+    }
+}

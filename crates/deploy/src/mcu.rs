@@ -23,6 +23,7 @@ use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use tinyforge_graph::Device;
 
 const LINK_LD: &str = include_str!("../mcu/link.ld.in");
 const STARTUP_C: &str = include_str!("../mcu/startup.c");
@@ -48,11 +49,30 @@ pub struct McuTarget {
 impl McuTarget {
     /// Arduino Nano 33 BLE (nRF52840): 1 MB flash, 256 KB SRAM.
     pub fn nano33ble() -> Self {
+        match Device::builtin("nano33ble") {
+            Some(d) => McuTarget::from_device(&d),
+            None => McuTarget {
+                name: "nano33ble".into(),
+                flash_bytes: 1024 * 1024,
+                ram_bytes: 256 * 1024,
+                stack_bytes: 16 * 1024,
+            },
+        }
+    }
+
+    /// The budget of a device profile (its usable flash and SRAM), for the emulated board.
+    ///
+    /// The mps2-an386 board maps 4 MB at each of the two regions, so larger budgets are capped
+    /// there (an image that big could not be loaded anyway).
+    pub fn from_device(device: &Device) -> McuTarget {
+        const EMULATED: u64 = 4 * 1024 * 1024;
+        let ram = device.usable_sram().min(EMULATED) as usize;
         McuTarget {
-            name: "nano33ble".into(),
-            flash_bytes: 1024 * 1024,
-            ram_bytes: 256 * 1024,
-            stack_bytes: 16 * 1024,
+            name: device.name.clone(),
+            flash_bytes: device.usable_flash().min(EMULATED) as usize,
+            ram_bytes: ram,
+            // a quarter of small parts' RAM, 16 KB otherwise: the kernels use a few hundred bytes
+            stack_bytes: (ram / 4).clamp(1024, 16 * 1024) & !7,
         }
     }
 
@@ -588,4 +608,43 @@ pub fn mcu_run_with(dir: &Path, inputs: &[&[u8]], opts: &McuOptions) -> DeployRe
         samples,
         outputs,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nano33ble_budget_comes_from_the_device_profile() {
+        let t = McuTarget::nano33ble();
+        assert_eq!((t.flash_bytes, t.ram_bytes), (1024 * 1024, 256 * 1024));
+        let ld = t.linker_script();
+        assert!(ld.contains("LENGTH = 1048576") && ld.contains("LENGTH = 262144"));
+        assert!(ld.contains(". = . + 16384;"));
+        assert!(!ld.contains('@'), "unreplaced placeholder in\n{ld}");
+    }
+
+    #[test]
+    fn big_devices_are_capped_to_the_emulated_board() {
+        let d = Device::builtin("esp32s3").unwrap();
+        let t = McuTarget::from_device(&d);
+        assert_eq!(t.flash_bytes, 4 * 1024 * 1024);
+    }
+
+    #[test]
+    fn io_manifest_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(IO_FILE), io_manifest(&[490, 3], &[12])).unwrap();
+        let io = IoSizes::read(dir.path()).unwrap();
+        assert_eq!((io.inputs, io.outputs), (vec![490, 3], vec![12]));
+        std::fs::write(dir.path().join(IO_FILE), "input x\n").unwrap();
+        assert!(IoSizes::read(dir.path()).is_err());
+    }
+
+    #[test]
+    fn symbols_are_read_from_nm_output() {
+        let nm = "000004d0 T bench_begin\n000004d4 T bench_end\n20000000 b tf_arena\n";
+        assert_eq!(symbol(nm, "bench_end"), Some(0x4d4));
+        assert_eq!(symbol(nm, "bench_layer"), None);
+    }
 }
