@@ -7,7 +7,8 @@
 use std::hint::black_box;
 use std::time::Instant;
 use tinyforge_kernels::conv::{
-    conv2d_s8, conv2d_s8_1x1, conv2d_s8_fast, conv2d_s8_ref, Conv2dS8Params, ConvGeometry,
+    conv2d_s8, conv2d_s8_1x1, conv2d_s8_fast, conv2d_s8_outer, conv2d_s8_ref, Conv2dS8Params,
+    ConvGeometry,
 };
 use tinyforge_kernels::depthwise::{
     depthwise_conv2d_s8, depthwise_conv2d_s8_ref, DepthwiseS8Params,
@@ -175,7 +176,8 @@ fn variants(h: usize, w: usize, ci: usize, co: usize, k: usize, s: usize) {
         Option<&[i32]>,
         &mut [i8],
     ) -> tinyforge_kernels::KernelResult;
-    let all: [(&str, Variant); 3] = [
+    let all: [(&str, Variant); 4] = [
+        ("outer", conv2d_s8_outer),
         ("dispatch", conv2d_s8),
         ("1x1", conv2d_s8_1x1),
         ("patch", conv2d_s8_fast),

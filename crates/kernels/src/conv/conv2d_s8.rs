@@ -174,6 +174,8 @@ pub(crate) fn conv2d_s8_dispatch_into<S: OutSink + ?Sized>(
     let grouped = p.input_shape.c != p.filter_shape.c;
     if grouped || !p.fast_offset_ok() {
         conv2d_s8_ref_into(p, input, filter, bias, out);
+    } else if super::conv2d_s8_outer::applies(p) {
+        super::conv2d_s8_outer::conv2d_s8_outer_into(p, input, filter, bias, out);
     } else if super::conv2d_s8_1x1::applies(p) && p.filter_shape.c <= 8 {
         // Measured: with very few input channels the direct 1×1 tile beats the patch copy.
         super::conv2d_s8_1x1::conv2d_s8_1x1_into(p, input, filter, bias, out);

@@ -14,6 +14,7 @@ pub mod conv2d_s8;
 pub mod conv2d_s8_1x1;
 pub mod conv2d_s8_add;
 pub mod conv2d_s8_fast;
+pub mod conv2d_s8_outer;
 pub(crate) mod cpu;
 pub(crate) mod dot;
 pub mod quant;
@@ -27,6 +28,7 @@ pub use conv2d_s8::{conv2d_s8, conv2d_s8_ref, Conv2dS8Params, ConvQuant};
 pub use conv2d_s8_1x1::conv2d_s8_1x1;
 pub use conv2d_s8_add::{conv2d_s8_add, conv2d_s8_add_ref, AddOperandOrder, Conv2dS8AddParams};
 pub use conv2d_s8_fast::conv2d_s8_fast;
+pub use conv2d_s8_outer::conv2d_s8_outer;
 pub use quant::FusedActivation;
 
 use crate::padding::{compute_padding, Padding};
