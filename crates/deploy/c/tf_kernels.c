@@ -5,7 +5,7 @@
 
 #include <string.h>
 
-#if defined(__ARM_FEATURE_DSP)
+#if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32)
 #include <arm_acle.h>
 #define TF_DSP 1
 #endif
@@ -41,7 +41,7 @@ static inline int32_t srdhm(int32_t a, int32_t b)
 
 static inline int32_t rdbp(int32_t x, int32_t e)
 {
-    int32_t mask = (int32_t)((1ull << e) - 1ull);
+    int32_t mask = (int32_t)((1u << e) - 1u); /* e <= 31 */
     int32_t rem = x & mask;
     int32_t thr = (mask >> 1) + (x < 0 ? 1 : 0);
     return (x >> e) + (rem > thr ? 1 : 0);

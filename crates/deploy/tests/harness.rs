@@ -228,3 +228,38 @@ fn arduino_library_has_the_expected_layout_and_runs() {
     let out = host_run(&lib.dir, &[&input]).unwrap();
     assert_eq!(out[0].len(), 5);
 }
+
+#[test]
+fn emitted_library_compiles_for_other_cortex_m_cores() {
+    if !tools_or_skip() {
+        return;
+    }
+    let g = tiny_cnn();
+    let dir = tempfile::tempdir().unwrap();
+    emit_c(&g, &SequentialLayout::new(&g), dir.path()).unwrap();
+    // M0+: no DSP extension, the portable loops; M7: the SMLAD path with a double FPU
+    for flags in [
+        &["-mcpu=cortex-m0plus", "-mthumb", "-mfloat-abi=soft"][..],
+        &[
+            "-mcpu=cortex-m7",
+            "-mthumb",
+            "-mfpu=fpv5-d16",
+            "-mfloat-abi=hard",
+        ][..],
+    ] {
+        for file in ["tf_kernels.c", "tf_model.c"] {
+            let out = std::process::Command::new("arm-none-eabi-gcc")
+                .args(flags)
+                .args(["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-c", "-o"])
+                .arg(dir.path().join(format!("{file}.o")))
+                .arg(dir.path().join(file))
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{flags:?} {file}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+}
