@@ -1,4 +1,4 @@
-//! Arduino library generation: the C library of [`crate::emit_c`] packaged the way the Arduino
+//! Arduino library generation: the C library of [`crate::emit_c()`] packaged the way the Arduino
 //! IDE and `arduino-cli` expect (1.5 library format).
 //!
 //! Layout: `library.properties`, `src/` (kernels, model, an umbrella header `<name>.h`),
