@@ -10,7 +10,7 @@
 //! accumulator block lives on the stack).
 
 use super::depthwise_conv2d_s8::DepthwiseS8Params;
-use crate::conv::cpu::simd_dispatch;
+use crate::conv::cpu::Avx2;
 use crate::conv::quant::requantize_s8_lane;
 use crate::conv::ConvGeometry;
 use crate::{KernelError, KernelResult};
@@ -43,20 +43,39 @@ pub fn depthwise_conv2d_s8_fast(
     Ok(())
 }
 
-simd_dispatch! {
-    /// The kernel over checked, applicable params (AVX2 build when available).
-    fn depthwise_s8_fast_into(
-        p: &DepthwiseS8Params<'_>,
-        input: &[i8],
-        filter: &[i8],
-        bias: Option<&[i32]>,
-        output: &mut [i8],
-    ) => depthwise_s8_fast_body
+/// The kernel over checked, applicable params: the AVX2 build (explicit 8-lane tap updates)
+/// when the CPU has it, else the portable build.
+fn depthwise_s8_fast_into(
+    p: &DepthwiseS8Params<'_>,
+    input: &[i8],
+    filter: &[i8],
+    bias: Option<&[i32]>,
+    output: &mut [i8],
+) {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(simd) = Avx2::detect() {
+        #[target_feature(enable = "avx2")]
+        unsafe fn avx2(
+            simd: Avx2,
+            p: &DepthwiseS8Params<'_>,
+            input: &[i8],
+            filter: &[i8],
+            bias: Option<&[i32]>,
+            output: &mut [i8],
+        ) {
+            depthwise_s8_fast_body(Some(simd), p, input, filter, bias, output)
+        }
+        // SAFETY: `Avx2::detect` succeeded, so the CPU supports AVX2.
+        unsafe { avx2(simd, p, input, filter, bias, output) };
+        return;
+    }
+    depthwise_s8_fast_body(None, p, input, filter, bias, output)
 }
 
-/// The portable kernel body.
+/// The kernel body; `simd` selects the intrinsic tap update (only with AVX2 proven present).
 #[inline(always)]
 pub(crate) fn depthwise_s8_fast_body(
+    simd: Option<Avx2>,
     p: &DepthwiseS8Params<'_>,
     input: &[i8],
     filter: &[i8],
@@ -89,10 +108,14 @@ pub(crate) fn depthwise_s8_fast_body(
                             let ix = ox * g.stride_w + kx * g.dilation_w - g.pad_w;
                             let x = &input[is.offset(b, iy, ix, c0)..][..n];
                             let w = &filter[(ky * fs.w + kx) * c + c0..][..n];
-                            for i in 0..n {
-                                let prod =
-                                    (x[i] as i16).wrapping_add(off).wrapping_mul(w[i] as i16);
-                                acc[i] = acc[i].wrapping_add(prod as i32);
+                            if let Some(simd) = simd {
+                                simd.dw_mac(acc, x, w, off as i32);
+                            } else {
+                                for i in 0..n {
+                                    let prod =
+                                        (x[i] as i16).wrapping_add(off).wrapping_mul(w[i] as i16);
+                                    acc[i] = acc[i].wrapping_add(prod as i32);
+                                }
                             }
                         }
                     }
@@ -150,7 +173,7 @@ mod tests {
             let mut want = vec![0i8; c.out_len()];
             let mut got = vec![1i8; c.out_len()];
             depthwise_conv2d_s8_ref(&p, &c.input, &c.filter, c.bias.as_deref(), &mut want).unwrap();
-            depthwise_s8_fast_body(&p, &c.input, &c.filter, c.bias.as_deref(), &mut got);
+            depthwise_s8_fast_body(None, &p, &c.input, &c.filter, c.bias.as_deref(), &mut got);
             assert_eq!(want, got, "case {i}");
         }
     }
