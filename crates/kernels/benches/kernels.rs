@@ -13,6 +13,9 @@ use tinyforge_kernels::conv::{
 use tinyforge_kernels::depthwise::{
     depthwise_conv2d_s8, depthwise_conv2d_s8_ref, DepthwiseS8Params,
 };
+use tinyforge_kernels::fully_connected::{
+    fully_connected_s8, fully_connected_s8_ref, FullyConnectedS8Params,
+};
 use tinyforge_kernels::padding::Padding;
 use tinyforge_kernels::Shape4;
 
@@ -252,6 +255,52 @@ fn main() {
     vww.push(Layer::Dw(3, 3, 256, 1));
     vww.push(Layer::Conv(3, 3, 256, 256, 1, 1, 1));
     model("vww", &vww);
+
+    // AD01 autoencoder: dense layers, batch 1.
+    let mut rng = Rng(0x51ed_2701_aa55_0f0f);
+    let (mut tr, mut tf) = (0.0, 0.0);
+    for (i, o) in [
+        (640, 128),
+        (128, 128),
+        (128, 128),
+        (128, 128),
+        (128, 8),
+        (8, 128),
+        (128, 128),
+        (128, 128),
+        (128, 128),
+        (128, 640),
+    ] {
+        let (m, sh) = ([1_500_000_000], [-9]);
+        let p = FullyConnectedS8Params {
+            batches: 1,
+            input_depth: i,
+            output_depth: o,
+            input_offset: 5,
+            filter_offset: 0,
+            output_offset: -3,
+            act_min: -128,
+            act_max: 127,
+            output_multiplier: &m,
+            output_shift: &sh,
+        };
+        let input = rng.i8s(i);
+        let filter = rng.i8s(i * o);
+        let bias = vec![7; o];
+        let mut out = vec![0i8; o];
+        tr += time(|| {
+            fully_connected_s8_ref(&p, black_box(&input), &filter, Some(&bias), &mut out).unwrap()
+        });
+        tf += time(|| {
+            fully_connected_s8(&p, black_box(&input), &filter, Some(&bias), &mut out).unwrap()
+        });
+    }
+    println!(
+        "ad01 (dense layers): ref {:.1} us, fast {:.1} us (x{:.1})\n",
+        tr * 1e6,
+        tf * 1e6,
+        tr / tf
+    );
 
     let resnet = [
         Layer::Conv(32, 32, 3, 16, 3, 3, 1),

@@ -102,6 +102,20 @@ impl Avx2 {
 }
 
 impl Avx2 {
+    /// One patch against four weight rows with `vpmaddwd` (see [`Avx2::dot2x4_p`]).
+    #[inline(always)]
+    pub(crate) fn dot1x4_p(self, x0: &[i16], w: [&[i8]; 4]) -> [i32; 4] {
+        #[cfg(target_arch = "x86_64")]
+        {
+            // SAFETY: `self` exists only if the CPU supports AVX2 (see `detect`).
+            unsafe { avx2_impl::dot1x4_p(x0, w) }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            super::dot::dot4_p(x0, w)
+        }
+    }
+
     /// Depthwise tap update `acc[i] += (x[i] + off) · w[i]` over `acc.len()` channels, eight
     /// per instruction (32-bit lanes: the auto-vectorized i16 loop leaves channel counts
     /// below 16 to scalar code). `x` and `w` must be at least as long as `acc`.
@@ -125,6 +139,38 @@ impl Avx2 {
 #[cfg(target_arch = "x86_64")]
 mod avx2_impl {
     use core::arch::x86_64::*;
+
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn dot1x4_p(x0: &[i16], w: [&[i8]; 4]) -> [i32; 4] {
+        let n = x0.len();
+        // Bounds: every slice is cut to exactly `n` (panicking if shorter); loads cover
+        // `k..k + 16` with `k + 16 <= n`.
+        let w = [&w[0][..n], &w[1][..n], &w[2][..n], &w[3][..n]];
+        let mut acc = [_mm256_setzero_si256(); 4];
+        let n16 = n / 16 * 16;
+        let mut k = 0;
+        while k < n16 {
+            // SAFETY: `k + 16 <= n`, all slices have length `n`.
+            let a = _mm256_loadu_si256(x0.as_ptr().add(k) as *const __m256i);
+            for j in 0..4 {
+                let wv =
+                    _mm256_cvtepi8_epi16(_mm_loadu_si128(w[j].as_ptr().add(k) as *const __m128i));
+                acc[j] = _mm256_add_epi32(acc[j], _mm256_madd_epi16(a, wv));
+            }
+            k += 16;
+        }
+        let mut out = [0i32; 4];
+        for j in 0..4 {
+            out[j] = hsum(acc[j]);
+            for kk in n16..n {
+                out[j] = out[j].wrapping_add((x0[kk] as i32).wrapping_mul(w[j][kk] as i32));
+            }
+        }
+        out
+    }
 
     /// # Safety
     /// The CPU must support AVX2.
@@ -249,6 +295,11 @@ mod tests {
             assert_eq!(
                 simd.dot2x4_p(&x0, &x1, w),
                 super::super::dot::dot2x4_p(&x0, &x1, w),
+                "n = {n}"
+            );
+            assert_eq!(
+                simd.dot1x4_p(&x1, w),
+                super::super::dot::dot4_p(&x1, w),
                 "n = {n}"
             );
         }

@@ -61,6 +61,7 @@ impl Dots for I16Rows<'_> {
         match (self.pair, self.avx2) {
             (true, Some(simd)) => simd.dot2x4_p(self.x0, self.x1, w),
             (true, None) => dot2x4_p(self.x0, self.x1, w),
+            (false, Some(simd)) => [simd.dot1x4_p(self.x0, w), [0; 4]],
             _ => [dot4_p(self.x0, w), [0; 4]],
         }
     }

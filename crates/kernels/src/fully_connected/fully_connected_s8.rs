@@ -8,11 +8,13 @@
 //! the case for per-channel and for int8 models from the TFLite converter) and an input offset
 //! in [−127, 128], else the dispatch runs the reference.
 
-use crate::conv::cpu::simd_dispatch;
+use crate::conv::conv2d_s8_fast::PATCH;
+use crate::conv::cpu::Avx2;
 use crate::conv::dot::{dot1, dot2x4, dot4};
 use crate::conv::quant::{
     activation_range_s8, populate_multipliers, requantize_s8, shifts_ok, FusedActivation,
 };
+use crate::conv::tile::{write_rows, I16Rows, Requant};
 use crate::{KernelError, KernelResult};
 
 /// Float quantization parameters of a fully connected op, for `prepare`.
@@ -230,26 +232,92 @@ pub fn fully_connected_s8_fast(
     Ok(())
 }
 
-simd_dispatch! {
-    /// The kernel over checked, applicable params (AVX2 build when available).
-    fn fc_s8_fast_into(
-        p: &FullyConnectedS8Params<'_>,
-        input: &[i8],
-        filter: &[i8],
-        bias: Option<&[i32]>,
-        output: &mut [i8],
-    ) => fc_s8_fast_body
-}
-
-/// The portable kernel body.
-#[inline(always)]
-fn fc_s8_fast_body(
+/// The kernel over checked, applicable params: the AVX2 build (with the intrinsic GEMM tiles)
+/// when the CPU has it, else the portable build.
+fn fc_s8_fast_into(
     p: &FullyConnectedS8Params<'_>,
     input: &[i8],
     filter: &[i8],
     bias: Option<&[i32]>,
     output: &mut [i8],
 ) {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(simd) = Avx2::detect() {
+        #[target_feature(enable = "avx2")]
+        unsafe fn avx2(
+            simd: Avx2,
+            p: &FullyConnectedS8Params<'_>,
+            input: &[i8],
+            filter: &[i8],
+            bias: Option<&[i32]>,
+            output: &mut [i8],
+        ) {
+            fc_s8_fast_body(Some(simd), p, input, filter, bias, output)
+        }
+        // SAFETY: `Avx2::detect` succeeded, so the CPU supports AVX2.
+        unsafe { avx2(simd, p, input, filter, bias, output) };
+        return;
+    }
+    fc_s8_fast_body(None, p, input, filter, bias, output)
+}
+
+/// The kernel body; `simd` selects the intrinsic tiles (only with AVX2 proven present).
+/// Input rows up to [`PATCH`] long are widened once to `x + input_offset` in i16 and run
+/// through the shared GEMM output stage; longer rows use the on-the-fly widening dots.
+#[inline(always)]
+fn fc_s8_fast_body(
+    simd: Option<Avx2>,
+    p: &FullyConnectedS8Params<'_>,
+    input: &[i8],
+    filter: &[i8],
+    bias: Option<&[i32]>,
+    output: &mut [i8],
+) {
+    let (k, o_n) = (p.input_depth, p.output_depth);
+    if k <= PATCH {
+        let off = p.input_offset as i16;
+        let rq = Requant {
+            multiplier: p.output_multiplier,
+            shift: p.output_shift,
+            output_offset: p.output_offset,
+            act_min: p.act_min,
+            act_max: p.act_max,
+        };
+        let mut buf = [0i16; 2 * PATCH];
+        let (pa, pb) = buf.split_at_mut(PATCH);
+        let (pa, pb) = (&mut pa[..k], &mut pb[..k]);
+        let mut b = 0;
+        while b < p.batches {
+            let pair = b + 1 < p.batches;
+            for (d, &x) in pa.iter_mut().zip(&input[b * k..(b + 1) * k]) {
+                *d = x as i16 + off;
+            }
+            if pair {
+                for (d, &x) in pb.iter_mut().zip(&input[(b + 1) * k..(b + 2) * k]) {
+                    *d = x as i16 + off;
+                }
+            }
+            let dots = I16Rows {
+                avx2: simd,
+                x0: pa,
+                x1: pb,
+                pair,
+                filter,
+                k,
+            };
+            write_rows(
+                &rq,
+                bias,
+                o_n,
+                pair,
+                (b * o_n, (b + 1) * o_n),
+                output,
+                &dots,
+            );
+            b += if pair { 2 } else { 1 };
+        }
+        return;
+    }
     let (k, o_n) = (p.input_depth, p.output_depth);
     let off = p.input_offset as i16;
     let row = |o: usize| &filter[o * k..(o + 1) * k];
@@ -314,7 +382,11 @@ mod tests {
     impl Case {
         fn random(r: &mut Rng, filter_offset: bool) -> Case {
             let batches = r.usize(1, 5);
-            let k = r.usize(1, 300);
+            let k = if r.range(0, 9) == 0 {
+                r.usize(PATCH + 1, PATCH + 200)
+            } else {
+                r.usize(1, 300)
+            };
             let o = r.usize(1, 40);
             let per_channel = r.range(0, 1) == 0;
             let (mult, shift) = r.multipliers(if per_channel { o } else { 1 });
@@ -384,7 +456,7 @@ mod tests {
             let mut want = vec![0i8; c.batches * c.o];
             let mut got = vec![1i8; c.batches * c.o];
             fully_connected_s8_ref(&p, &c.input, &c.filter, c.bias.as_deref(), &mut want).unwrap();
-            fc_s8_fast_body(&p, &c.input, &c.filter, c.bias.as_deref(), &mut got);
+            fc_s8_fast_body(None, &p, &c.input, &c.filter, c.bias.as_deref(), &mut got);
             assert_eq!(want, got, "case {i}");
         }
     }
