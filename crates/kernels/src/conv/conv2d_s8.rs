@@ -3,9 +3,18 @@
 //!
 //! `acc = Σ w·(x + input_offset) (+ bias)`, then `MultiplyByQuantizedMultiplier(acc, m[o],
 //! s[o]) + output_offset`, clamped to `[act_min, act_max]`. Grouped convolution is supported as
-//! TFLM does (`groups = input_c / filter_c`). [`conv2d_s8`] validates, then dispatches to
-//! [`conv2d_s8_1x1`](super::conv2d_s8_1x1) or [`conv2d_s8_fast`](super::conv2d_s8_fast) when
-//! they apply, else runs [`conv2d_s8_ref`]; all three produce identical bytes.
+//! TFLM does (`groups = input_c / filter_c`).
+//!
+//! [`conv2d_s8`] validates, then dispatches (all variants produce identical bytes):
+//! 1. grouped conv or an input offset outside [−127, 128] → [`conv2d_s8_ref`];
+//! 2. AVX2 CPU and a small filter (`KH·KW·I <= 64`, `O <= 64`) →
+//!    [`conv2d_s8_outer`](super::conv2d_s8_outer);
+//! 3. 1×1 over at most 8 input channels → [`conv2d_s8_1x1`](super::conv2d_s8_1x1);
+//! 4. otherwise [`conv2d_s8_fast`](super::conv2d_s8_fast) (stack patch + GEMM tiles, or
+//!    contiguous runs for filters over `PATCH` weights), except large 1×1 which use
+//!    `conv2d_s8_1x1`.
+//!
+//! The rules come from timings of the MLPerf Tiny layer shapes (`benches/kernels.rs`).
 
 use super::quant::{
     activation_range_s8, populate_multipliers, requantize_s8, shifts_ok, FusedActivation,
