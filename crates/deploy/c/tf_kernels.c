@@ -608,6 +608,11 @@ TF_COLD void tf_softmax_s8(const tf_softmax_params *p, const int8_t *in, int8_t 
     }
 }
 
+void tf_lut_s8(const int8_t table[256], const int8_t *in, int8_t *out, size_t n)
+{
+    for (size_t i = 0; i < n; i++) out[i] = table[(uint8_t)in[i]];
+}
+
 void tf_copy(int8_t *dst, const int8_t *src, size_t n)
 {
     if (dst != src) memmove(dst, src, n);

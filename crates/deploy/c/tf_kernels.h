@@ -114,6 +114,10 @@ void tf_add_s8(const tf_add_params *p, const int8_t *a, const int8_t *b, int8_t 
 
 void tf_softmax_s8(const tf_softmax_params *p, const int8_t *in, int8_t *out);
 
+/* Element-wise int8 map through a 256-entry table indexed by the input byte
+ * (RELU, RELU6, LOGISTIC, TANH); `out` may equal `in`. */
+void tf_lut_s8(const int8_t table[256], const int8_t *in, int8_t *out, size_t n);
+
 /* Reshape / squeeze between two arena regions (they may overlap). */
 void tf_copy(int8_t *dst, const int8_t *src, size_t n);
 

@@ -348,6 +348,24 @@ pub(crate) fn generate(graph: &Graph, layout: &dyn ArenaLayout) -> DeployResult<
                     l.input, l.output
                 );
             }
+            Kernel::Lut { table, elements } => {
+                let _ = writeln!(
+                    consts,
+                    "/* element-wise {} as a table, indexed by the input byte */",
+                    l.op
+                );
+                write_array(
+                    &mut consts,
+                    &format!("static const int8_t {p}_table"),
+                    table,
+                );
+                const_bytes += table.len();
+                let _ = writeln!(
+                    body,
+                    "    tf_lut_s8({p}_table, A({}), A({}), {elements});",
+                    l.input, l.output
+                );
+            }
             Kernel::Copy { bytes } => {
                 if l.input == l.output {
                     body.push_str("    /* a view: same bytes, nothing to move */\n");

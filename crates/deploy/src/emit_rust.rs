@@ -334,6 +334,15 @@ pub fn emit_rust(
             Kernel::Copy { .. } => {
                 body.push_str("            reshape(x, o)?;\n");
             }
+            Kernel::Lut { table, .. } => {
+                array(&mut statics, &format!("{p}_TABLE"), "i8", table);
+                let _ = writeln!(
+                    body,
+                    "            // element-wise {} through its 256-entry table\n            \
+                     for (d, s) in o.iter_mut().zip(x) {{\n                *d = {p}_TABLE[*s as u8 as usize];\n            }}",
+                    l.op
+                );
+            }
         }
         body.push_str("        }\n");
     }

@@ -140,6 +140,12 @@ pub(crate) enum Kernel {
     Copy {
         bytes: usize,
     },
+    /// An element-wise int8 → int8 map (RELU, RELU6, LOGISTIC, TANH): with 256 possible
+    /// inputs, a table filled by the Rust kernels' own per-element functions is exact.
+    Lut {
+        table: Vec<i8>,
+        elements: usize,
+    },
 }
 
 /// One kernel call: reads `input` (arena offset), writes `output` (arena offset).
@@ -731,6 +737,27 @@ pub(crate) fn lower(g: &Graph, layout: &dyn ArenaLayout) -> DeployResult<Lowered
                     0,
                 )
             }
+            Op::Relu | Op::Relu6 | Op::Logistic | Op::Tanh => {
+                if in_t.elements() != out_t.elements() {
+                    return Err(DeployError::Invalid(format!(
+                        "node {idx}: element-wise op changes the element count"
+                    )));
+                }
+                (
+                    Kernel::Lut {
+                        table: unary_table(&n.op, qparams(in_t)?, qparams(out_t)?).map_err(
+                            |e| {
+                                DeployError::Unsupported(format!(
+                                    "node {idx} ({}): {e:?}",
+                                    n.op.name()
+                                ))
+                            },
+                        )?,
+                        elements: out_t.elements(),
+                    },
+                    0,
+                )
+            }
             Op::Reshape | Op::Squeeze { .. } => {
                 if in_t.bytes() != out_t.bytes() {
                     return Err(DeployError::Invalid(format!(
@@ -786,6 +813,52 @@ pub(crate) fn lower(g: &Graph, layout: &dyn ArenaLayout) -> DeployResult<Lowered
         arena_bytes: layout.arena_bytes(),
         scratch_bytes: scratch,
     })
+}
+
+/// The 256-entry table of an element-wise int8 op, indexed by the input byte (`x as u8`),
+/// computed with `tinyforge-kernels`' prepare and per-element functions.
+pub(crate) fn unary_table(
+    op: &Op,
+    input: (f32, i32),
+    output: (f32, i32),
+) -> Result<Vec<i8>, tinyforge_kernels::KernelError> {
+    use tinyforge_kernels::activation::logistic_s8::{logistic_s8_one, LogisticParamsS8};
+    use tinyforge_kernels::activation::relu_s8::{Relu6ParamsS8, ReluParamsS8};
+    use tinyforge_kernels::activation::tanh_s8::{prepare_tanh_s8, tanh_s8_one};
+    use tinyforge_kernels::quantize::QuantParams;
+    let (i, o) = (
+        QuantParams::new(input.0, input.1),
+        QuantParams::new(output.0, output.1),
+    );
+    let f: Box<dyn Fn(i8) -> i8> = match op {
+        Op::Relu => {
+            let p = ReluParamsS8::prepare(i, o)?;
+            Box::new(move |x| p.apply(x))
+        }
+        Op::Relu6 => {
+            let p = Relu6ParamsS8::prepare(i)?;
+            // TFLM checks the upper bound first
+            Box::new(move |x| {
+                if x > p.six {
+                    p.six
+                } else if x < p.zero {
+                    p.zero
+                } else {
+                    x
+                }
+            })
+        }
+        Op::Logistic => {
+            let p = LogisticParamsS8::prepare(i, o)?;
+            Box::new(move |x| logistic_s8_one(&p, x))
+        }
+        Op::Tanh => {
+            let p = prepare_tanh_s8(i, o)?;
+            Box::new(move |x| tanh_s8_one(&p, x))
+        }
+        _ => return Err(tinyforge_kernels::KernelError::BadParams),
+    };
+    Ok((0..=255u8).map(|b| f(b as i8)).collect())
 }
 
 /// TFLM's int8 softmax prepare: (input multiplier, left shift, diff_min) for 5 integer bits.

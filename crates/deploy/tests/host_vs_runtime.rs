@@ -89,3 +89,29 @@ fn generated_c_matches_the_runtime_with_planned_layouts() {
         );
     }
 }
+
+#[test]
+fn element_wise_tables_match_the_runtime() {
+    let mut b = GraphBuilder::new("activations");
+    let x = b.input("x", &[1, 4, 4, 8]);
+    let c = b
+        .conv2d(x, 8, (1, 1), 1, Padding::Valid, Activation::None)
+        .unwrap();
+    let r = b.unary(Op::Relu, c).unwrap();
+    let r6 = b.unary(Op::Relu6, r).unwrap();
+    let t = b.unary(Op::Tanh, r6).unwrap();
+    let s = b.unary(Op::Logistic, t).unwrap();
+    let mut g = b.finish(&[s]);
+    g.tensors[x].quant = Some(Quant::per_tensor(0.05, 3));
+    g.tensors[c].quant = Some(Quant::per_tensor(0.08, -10));
+    g.tensors[r].quant = Some(Quant::per_tensor(0.05, -128));
+    g.tensors[r6].quant = Some(Quant::per_tensor(0.05, -128));
+    g.tensors[t].quant = Some(Quant::per_tensor(1.0 / 128.0, 0));
+    g.tensors[s].quant = Some(Quant::per_tensor(1.0 / 256.0, -128));
+    let input = pseudo_random(4 * 4 * 8 * 5, 99);
+    let want = runtime(&g, &input);
+    let p = plan_default(&g).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    emit_c(&p.graph, &p, dir.path()).unwrap();
+    assert_eq!(host_run(dir.path(), &[&input]).unwrap()[0], want);
+}
