@@ -23,6 +23,9 @@ pub enum DeployError {
     /// Compiling or linking failed (an image that overflows the device fails here).
     #[error("build failed: {command}\n{output}")]
     Build { command: String, output: String },
+    /// The graph could not be validated or planned.
+    #[error(transparent)]
+    Graph(#[from] tinyforge_graph::GraphError),
     /// The firmware ran but failed, hung, or produced incomplete results.
     #[error("firmware run failed: {0}")]
     Run(String),

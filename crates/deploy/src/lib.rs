@@ -36,6 +36,7 @@ pub mod host;
 pub mod layout;
 mod lower;
 pub mod mcu;
+pub mod pipeline;
 
 pub use emit_arduino::emit_arduino;
 pub use emit_c::{emit_c, EmittedC, LayerInfo};
@@ -46,3 +47,4 @@ pub use layout::{ArenaLayout, SequentialLayout};
 pub use mcu::{
     mcu_run, mcu_run_with, tools_available, McuOptions, McuReport, McuTarget, Toolchain,
 };
+pub use pipeline::{deploy, CodeTarget, Deployment, Emitted};

@@ -115,3 +115,26 @@ fn element_wise_tables_match_the_runtime() {
     emit_c(&p.graph, &p, dir.path()).unwrap();
     assert_eq!(host_run(dir.path(), &[&input]).unwrap()[0], want);
 }
+
+#[test]
+fn deploy_plans_for_each_target() {
+    use tinyforge_deploy::{deploy, CodeTarget, Emitted};
+    let g = residual(8, -5);
+    let dir = tempfile::tempdir().unwrap();
+    let d = deploy(&g, &CodeTarget::C, &dir.path().join("c")).unwrap();
+    let Emitted::C(lib) = &d.emitted else {
+        panic!("C target emits C")
+    };
+    assert_eq!(lib.arena_bytes, d.plan.arena_bytes);
+    assert!(lib.layers.iter().any(|l| l.op == "CONV_2D+ADD"));
+    let kernels = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../kernels");
+    let r = deploy(&g, &CodeTarget::Rust { kernels }, &dir.path().join("rs")).unwrap();
+    assert!(matches!(r.emitted, Emitted::Rust(_)));
+    assert!(
+        r.plan.arena_bytes >= d.plan.arena_bytes,
+        "no in-place sharing for Rust"
+    );
+    let a = deploy(&g, &CodeTarget::Arduino, &dir.path().join("ino")).unwrap();
+    assert!(matches!(a.emitted, Emitted::C(_)));
+    assert!(dir.path().join("ino/library.properties").is_file());
+}
