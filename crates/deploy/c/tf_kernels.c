@@ -608,6 +608,19 @@ TF_COLD void tf_softmax_s8(const tf_softmax_params *p, const int8_t *in, int8_t 
     }
 }
 
+TF_COLD void tf_mean_hw_s8(const tf_mean_params *p, const int8_t *in, int8_t *out)
+{
+    const int32_t n = (int32_t)p->h * p->w;
+    for (int b = 0; b < p->batches; b++)
+        for (int c = 0; c < p->c; c++) {
+            const int8_t *x = in + (size_t)b * n * p->c + c;
+            int32_t acc = 0;
+            for (int32_t i = 0; i < n; i++) acc += x[(size_t)i * p->c];
+            int64_t v = (int64_t)mbqm(acc - p->in_zp * n, p->mult, p->shift) + p->out_zp;
+            out[(size_t)b * p->c + c] = (int8_t)(v < -128 ? -128 : v > 127 ? 127 : v);
+        }
+}
+
 void tf_lut_s8(const int8_t table[256], const int8_t *in, int8_t *out, size_t n)
 {
     for (size_t i = 0; i < n; i++) out[i] = table[(uint8_t)in[i]];

@@ -114,6 +114,15 @@ void tf_add_s8(const tf_add_params *p, const int8_t *a, const int8_t *b, int8_t 
 
 void tf_softmax_s8(const tf_softmax_params *p, const int8_t *in, int8_t *out);
 
+/* MEAN over H and W: clamp(out_zp + MBQM(sum - in_zp * H*W, mult, shift)), with
+ * 1 / (H*W) folded into mult/shift the way TFLite's reduce code does. */
+typedef struct {
+    uint16_t batches, h, w, c;
+    int32_t in_zp, out_zp, mult, shift;
+} tf_mean_params;
+
+void tf_mean_hw_s8(const tf_mean_params *p, const int8_t *in, int8_t *out);
+
 /* Element-wise int8 map through a 256-entry table indexed by the input byte
  * (RELU, RELU6, LOGISTIC, TANH); `out` may equal `in`. */
 void tf_lut_s8(const int8_t table[256], const int8_t *in, int8_t *out, size_t n);

@@ -348,6 +348,25 @@ pub(crate) fn generate(graph: &Graph, layout: &dyn ArenaLayout) -> DeployResult<
                     l.input, l.output
                 );
             }
+            Kernel::MeanHw {
+                input,
+                in_zp,
+                out_zp,
+                folded,
+                ..
+            } => {
+                let _ = writeln!(
+                    consts,
+                    "static const tf_mean_params {p} = {{.batches = {}, .h = {}, .w = {}, .c = {}, \
+                     .in_zp = {in_zp}, .out_zp = {out_zp}, .mult = {}, .shift = {}}};",
+                    input.n, input.h, input.w, input.c, folded.0, folded.1
+                );
+                let _ = writeln!(
+                    body,
+                    "    tf_mean_hw_s8(&{p}, A({}), A({}));",
+                    l.input, l.output
+                );
+            }
             Kernel::Lut { table, elements } => {
                 let _ = writeln!(
                     consts,

@@ -334,6 +334,21 @@ pub fn emit_rust(
             Kernel::Copy { .. } => {
                 body.push_str("            reshape(x, o)?;\n");
             }
+            Kernel::MeanHw {
+                input,
+                in_zp,
+                out_zp,
+                raw,
+                ..
+            } => {
+                let _ = writeln!(
+                    statics,
+                    "static {p}: MeanParamsS8 = MeanParamsS8 {{ axes: ReduceAxes([false, true, true, false]), \
+                     multiplier: {}, shift: {}, input_zero_point: {in_zp}, output_zero_point: {out_zp} }};",
+                    raw.0, raw.1
+                );
+                let _ = writeln!(body, "            mean_s8(&{p}, {}, x, o)?;", shape(input));
+            }
             Kernel::Lut { table, .. } => {
                 array(&mut statics, &format!("{p}_TABLE"), "i8", table);
                 let _ = writeln!(
@@ -376,6 +391,8 @@ pub fn emit_rust(
          use tinyforge_kernels::fully_connected::{{fully_connected_s8, FullyConnectedS8Params}};\n\
          use tinyforge_kernels::movement::reshape::reshape;\n\
          use tinyforge_kernels::pooling::{{average_pool2d_s8, max_pool2d_s8, PoolS8Params, PoolWindow}};\n\
+         use tinyforge_kernels::reduce::mean_s8::{{mean_s8, MeanParamsS8}};\n\
+         use tinyforge_kernels::reduce::ReduceAxes;\n\
          pub use tinyforge_kernels::KernelError;\n\
          use tinyforge_kernels::Shape4;\n\n\
          /// Bytes of the activation arena (the memory plan's size).\n\

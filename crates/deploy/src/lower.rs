@@ -140,6 +140,15 @@ pub(crate) enum Kernel {
     Copy {
         bytes: usize,
     },
+    /// MEAN over H and W (global average pooling as Keras exports it).
+    MeanHw {
+        input: Nhwc,
+        in_zp: i32,
+        out_zp: i32,
+        /// TFLM's multiplier and shift, before and after folding in `1 / (H·W)`.
+        raw: (i32, i32),
+        folded: (i32, i32),
+    },
     /// An element-wise int8 → int8 map (RELU, RELU6, LOGISTIC, TANH): with 256 possible
     /// inputs, a table filled by the Rust kernels' own per-element functions is exact.
     Lut {
@@ -754,6 +763,47 @@ pub(crate) fn lower(g: &Graph, layout: &dyn ArenaLayout) -> DeployResult<Lowered
                             },
                         )?,
                         elements: out_t.elements(),
+                    },
+                    0,
+                )
+            }
+            Op::Mean { .. } => {
+                use tinyforge_kernels::quantize::QuantParams;
+                use tinyforge_kernels::reduce::mean_s8::{mean_multiplier, MeanParamsS8};
+                let (_, axes_t) = operand(g, n, 1)?;
+                let axes: Vec<i32> = match (&axes_t.data, axes_t.dtype) {
+                    (Some(d), DType::I32) => d
+                        .chunks_exact(4)
+                        .map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                        .collect(),
+                    _ => {
+                        return Err(DeployError::Unsupported(format!(
+                            "node {idx}: MEAN axes must be a constant int32 tensor"
+                        )))
+                    }
+                };
+                let input = Nhwc::of(in_t)?;
+                let (xq, oq) = (qparams(in_t)?, qparams(out_t)?);
+                let p = MeanParamsS8::prepare::<i8>(
+                    QuantParams::new(xq.0, xq.1),
+                    QuantParams::new(oq.0, oq.1),
+                    &axes,
+                    true,
+                )
+                .map_err(|e| DeployError::Unsupported(format!("node {idx} (MEAN): {e:?}")))?;
+                if in_t.shape.len() != 4 || p.axes.0 != [false, true, true, false] {
+                    return Err(DeployError::Unsupported(format!(
+                        "node {idx}: MEAN over axes {axes:?} (only H and W of a 4-D input)"
+                    )));
+                }
+                let count = (input.h * input.w) as i64;
+                (
+                    Kernel::MeanHw {
+                        input,
+                        in_zp: xq.1,
+                        out_zp: oq.1,
+                        raw: (p.multiplier, p.shift),
+                        folded: mean_multiplier(p.multiplier, p.shift, count),
                     },
                     0,
                 )

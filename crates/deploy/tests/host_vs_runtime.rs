@@ -138,3 +138,33 @@ fn deploy_plans_for_each_target() {
     assert!(matches!(a.emitted, Emitted::C(_)));
     assert!(dir.path().join("ino/library.properties").is_file());
 }
+
+#[test]
+fn mean_over_height_and_width_matches_the_runtime() {
+    use tinyforge_graph::build::{act_i8, const_i32};
+    use tinyforge_graph::Node;
+    let mut b = GraphBuilder::new("gap");
+    let x = b.input("x", &[1, 5, 7, 6]);
+    let c = b
+        .conv2d(x, 6, (3, 3), 1, Padding::Same, Activation::Relu)
+        .unwrap();
+    let mut g = b.finish(&[]);
+    let axes = g.add_tensor(const_i32("axes", &[2], &[1, 2]));
+    let mut out = act_i8("mean", &[1, 6]);
+    out.quant = Some(Quant::per_tensor(0.03, -20)); // requantizing mean
+    let m = g.add_tensor(out);
+    g.nodes.push(Node {
+        op: Op::Mean { keep_dims: false },
+        inputs: vec![Some(c), Some(axes)],
+        outputs: vec![m],
+    });
+    g.outputs = vec![m];
+    g.tensors[x].quant = Some(Quant::per_tensor(0.05, 4));
+    g.tensors[c].quant = Some(Quant::per_tensor(0.07, -128));
+    let input = pseudo_random(5 * 7 * 6 * 6, 5);
+    let want = runtime(&g, &input);
+    let p = plan_default(&g).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    emit_c(&p.graph, &p, dir.path()).unwrap();
+    assert_eq!(host_run(dir.path(), &[&input]).unwrap()[0], want);
+}

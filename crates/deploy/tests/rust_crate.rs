@@ -126,3 +126,46 @@ fn in_place_layouts_are_refused_for_rust() {
     let err = emit_rust(&p.graph, &p, dir.path(), &kernels_path()).unwrap_err();
     assert!(err.to_string().contains("in_place: false"), "{err}");
 }
+
+#[test]
+fn generated_crate_handles_mean_and_table_ops() {
+    use tinyforge_graph::build::{act_i8, const_i32};
+    use tinyforge_graph::Node;
+    let mut b = GraphBuilder::new("gap logistic");
+    let x = b.input("x", &[1, 5, 7, 6]);
+    let c = b
+        .conv2d(x, 6, (3, 3), 1, Padding::Same, Activation::None)
+        .unwrap();
+    let r = b.unary(Op::Relu, c).unwrap();
+    let mut g = b.finish(&[]);
+    let axes = g.add_tensor(const_i32("axes", &[2], &[1, 2]));
+    let mut mean = act_i8("mean", &[1, 6]);
+    mean.quant = Some(Quant::per_tensor(0.03, -20));
+    let m = g.add_tensor(mean);
+    g.nodes.push(Node {
+        op: Op::Mean { keep_dims: false },
+        inputs: vec![Some(r), Some(axes)],
+        outputs: vec![m],
+    });
+    let mut sig = act_i8("sigmoid", &[1, 6]);
+    sig.quant = Some(Quant::per_tensor(1.0 / 256.0, -128));
+    let s = g.add_tensor(sig);
+    g.nodes.push(Node {
+        op: Op::Logistic,
+        inputs: vec![Some(m)],
+        outputs: vec![s],
+    });
+    g.outputs = vec![s];
+    g.tensors[x].quant = Some(Quant::per_tensor(0.05, 4));
+    g.tensors[c].quant = Some(Quant::per_tensor(0.07, -3));
+    g.tensors[r].quant = Some(Quant::per_tensor(0.07, -128));
+    let layout = SequentialLayout::new(&g);
+    let (rust_dir, c_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    emit_rust(&g, &layout, rust_dir.path(), &kernels_path()).unwrap();
+    emit_c(&g, &layout, c_dir.path()).unwrap();
+    let input = pseudo_random(5 * 7 * 6 * 3, 21);
+    assert_eq!(
+        run_crate(rust_dir.path(), &input),
+        host_run(c_dir.path(), &[&input]).unwrap()[0]
+    );
+}
