@@ -25,6 +25,7 @@
 //! ```
 #![deny(unsafe_code)]
 
+pub mod checkpoint;
 pub mod error;
 pub mod gemm;
 pub mod layers;
@@ -34,11 +35,18 @@ pub mod optim;
 pub mod par;
 pub mod param;
 pub mod schedule;
+pub mod spec;
 pub mod tensor;
+pub mod trainer;
 
 pub use error::{TrainError, TrainResult};
 pub use model::{Model, Node, NodeId, Op};
 pub use optim::{Optimizer, OptimizerConfig};
 pub use param::{ActFakeQuant, ChannelAxis, Mask, Param, WeightFakeQuant};
 pub use schedule::{Schedule, ScheduleKind};
+pub use spec::{LayerSpec, ModelSpec, Size2};
 pub use tensor::Tensor;
+pub use trainer::{
+    evaluate, Control, EarlyStopping, EpochStats, Evaluation, LossKind, Monitor, TrainConfig,
+    Trainer,
+};

@@ -190,13 +190,16 @@ impl Model {
             if let Op::Layer(l) = &mut n.op {
                 l.visit_state(&mut |k, v| f(&format!("{name}.{k}"), v));
                 if let Layer::Dropout(d) = l {
-                    let mut v = vec![
-                        f32::from_bits(d.calls as u32),
-                        f32::from_bits((d.calls >> 32) as u32),
-                    ];
-                    f(&format!("{name}.calls"), &mut v);
-                    d.calls =
-                        v[0].to_bits() as u64 | (v.get(1).map_or(0, |h| h.to_bits() as u64) << 32);
+                    // u64s travel as pairs of f32 bit patterns (exact).
+                    let split =
+                        |x: u64| [f32::from_bits(x as u32), f32::from_bits((x >> 32) as u32)];
+                    let join = |v: &[f32]| v[0].to_bits() as u64 | ((v[1].to_bits() as u64) << 32);
+                    let mut v = [split(d.seed), split(d.calls)].concat();
+                    f(&format!("{name}.dropout_rng"), &mut v);
+                    if v.len() == 4 {
+                        d.seed = join(&v[..2]);
+                        d.calls = join(&v[2..]);
+                    }
                 }
             }
             if let Some(q) = &mut n.act_quant {
