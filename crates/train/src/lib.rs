@@ -27,7 +27,9 @@
 
 pub mod checkpoint;
 pub mod error;
+pub mod export;
 pub mod gemm;
+pub mod import;
 pub mod layers;
 pub mod loss;
 pub mod model;
