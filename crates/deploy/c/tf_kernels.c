@@ -621,6 +621,29 @@ TF_COLD void tf_mean_hw_s8(const tf_mean_params *p, const int8_t *in, int8_t *ou
         }
 }
 
+TF_COLD void tf_quantize_f32_s8(const float *in, int8_t *out, size_t n, float scale,
+                                int32_t zero_point)
+{
+    for (size_t i = 0; i < n; i++) {
+        float v = in[i] / scale;
+        int32_t r = 0;
+        if (v == v) { /* not NaN */
+            /* beyond this the int8 result saturates anyway; keeps the cast defined */
+            if (v > 1e6f) v = 1e6f;
+            if (v < -1e6f) v = -1e6f;
+            int32_t t = (int32_t)v; /* toward zero */
+            float frac = v - (float)t; /* exact */
+            r = t + (frac >= 0.5f ? 1 : 0) - (frac <= -0.5f ? 1 : 0);
+        }
+        out[i] = (int8_t)clamp(r + zero_point, -128, 127);
+    }
+}
+
+void tf_dequantize_s8_f32(const float table[256], const int8_t *in, float *out, size_t n)
+{
+    for (size_t i = 0; i < n; i++) out[i] = table[(uint8_t)in[i]];
+}
+
 void tf_lut_s8(const int8_t table[256], const int8_t *in, int8_t *out, size_t n)
 {
     for (size_t i = 0; i < n; i++) out[i] = table[(uint8_t)in[i]];

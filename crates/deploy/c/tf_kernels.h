@@ -123,6 +123,13 @@ typedef struct {
 
 void tf_mean_hw_s8(const tf_mean_params *p, const int8_t *in, int8_t *out);
 
+/* QUANTIZE float32 -> int8: clamp(round_half_away(x / scale) + zero_point), the
+ * division in float as TFLite Micro does; NaN maps to the zero point. */
+void tf_quantize_f32_s8(const float *in, int8_t *out, size_t n, float scale, int32_t zero_point);
+
+/* DEQUANTIZE int8 -> float32 through the table of the 256 exact values. */
+void tf_dequantize_s8_f32(const float table[256], const int8_t *in, float *out, size_t n);
+
 /* Element-wise int8 map through a 256-entry table indexed by the input byte
  * (RELU, RELU6, LOGISTIC, TANH); `out` may equal `in`. */
 void tf_lut_s8(const int8_t table[256], const int8_t *in, int8_t *out, size_t n);

@@ -367,6 +367,35 @@ pub(crate) fn generate(graph: &Graph, layout: &dyn ArenaLayout) -> DeployResult<
                     l.input, l.output
                 );
             }
+            Kernel::QuantizeF32 {
+                scale,
+                zero_point,
+                elements,
+            } => {
+                let _ = writeln!(
+                    body,
+                    "    tf_quantize_f32_s8((const float *)(const void *)A({}), A({}), {elements}, {scale:?}f, {zero_point});",
+                    l.input, l.output
+                );
+            }
+            Kernel::DequantizeLut { table, elements } => {
+                let values: Vec<String> = table.iter().map(|v| format!("{v:?}f")).collect();
+                let _ = writeln!(
+                    consts,
+                    "/* DEQUANTIZE as a table: the exact float of every int8 */"
+                );
+                write_array(
+                    &mut consts,
+                    &format!("static const float {p}_table"),
+                    &values,
+                );
+                const_bytes += 4 * table.len();
+                let _ = writeln!(
+                    body,
+                    "    tf_dequantize_s8_f32({p}_table, A({}), (float *)(void *)A({}), {elements});",
+                    l.input, l.output
+                );
+            }
             Kernel::Lut { table, elements } => {
                 let _ = writeln!(
                     consts,

@@ -349,6 +349,30 @@ pub fn emit_rust(
                 );
                 let _ = writeln!(body, "            mean_s8(&{p}, {}, x, o)?;", shape(input));
             }
+            Kernel::QuantizeF32 {
+                scale, zero_point, ..
+            } => {
+                let _ = writeln!(
+                    statics,
+                    "static {p}: QuantizeParams = QuantizeParams {{ scale: {scale:?}, zero_point: {zero_point} }};"
+                );
+                let _ = writeln!(
+                    body,
+                    "            for (d, s) in o.iter_mut().zip(x.chunks_exact(4)) {{\n                \
+                     let v = f32::from_le_bytes([s[0] as u8, s[1] as u8, s[2] as u8, s[3] as u8]);\n                \
+                     *d = {p}.quantize_one::<i8>(v);\n            }}"
+                );
+            }
+            Kernel::DequantizeLut { table, .. } => {
+                let values: Vec<String> = table.iter().map(|v| format!("{v:?}")).collect();
+                array(&mut statics, &format!("{p}_TABLE"), "f32", &values);
+                let _ = writeln!(
+                    body,
+                    "            for (d, s) in o.chunks_exact_mut(4).zip(x) {{\n                \
+                     for (b, v) in d.iter_mut().zip({p}_TABLE[*s as u8 as usize].to_le_bytes()) {{\n                    \
+                     *b = v as i8;\n                }}\n            }}"
+                );
+            }
             Kernel::Lut { table, .. } => {
                 array(&mut statics, &format!("{p}_TABLE"), "i8", table);
                 let _ = writeln!(
@@ -393,6 +417,7 @@ pub fn emit_rust(
          use tinyforge_kernels::pooling::{{average_pool2d_s8, max_pool2d_s8, PoolS8Params, PoolWindow}};\n\
          use tinyforge_kernels::reduce::mean_s8::{{mean_s8, MeanParamsS8}};\n\
          use tinyforge_kernels::reduce::ReduceAxes;\n\
+         use tinyforge_kernels::quantize::quantize_f32::QuantizeParams;\n\
          pub use tinyforge_kernels::KernelError;\n\
          use tinyforge_kernels::Shape4;\n\n\
          /// Bytes of the activation arena (the memory plan's size).\n\

@@ -149,6 +149,18 @@ pub(crate) enum Kernel {
         raw: (i32, i32),
         folded: (i32, i32),
     },
+    /// QUANTIZE float32 → int8: `clamp(round_half_away(x / scale) + zp)`, division in f32.
+    QuantizeF32 {
+        scale: f32,
+        zero_point: i32,
+        elements: usize,
+    },
+    /// DEQUANTIZE int8 → float32 through the 256 exact values (TFLM multiplies in double,
+    /// which a Cortex-M4F would emulate in software).
+    DequantizeLut {
+        table: Vec<f32>,
+        elements: usize,
+    },
     /// An element-wise int8 → int8 map (RELU, RELU6, LOGISTIC, TANH): with 256 possible
     /// inputs, a table filled by the Rust kernels' own per-element functions is exact.
     Lut {
@@ -746,6 +758,72 @@ pub(crate) fn lower(g: &Graph, layout: &dyn ArenaLayout) -> DeployResult<Lowered
                     0,
                 )
             }
+            Op::Quantize | Op::Dequantize => {
+                use tinyforge_kernels::quantize::dequantize::DequantizeParams;
+                use tinyforge_kernels::quantize::requantize::RequantizeParams;
+                use tinyforge_kernels::quantize::QuantParams;
+                if in_t.elements() != out_t.elements() {
+                    return Err(DeployError::Invalid(format!(
+                        "node {idx}: {} changes the element count",
+                        n.op.name()
+                    )));
+                }
+                let kerr =
+                    |e| DeployError::Unsupported(format!("node {idx} ({}): {e:?}", n.op.name()));
+                let elements = out_t.elements();
+                let quant_of = |t: &Tensor| -> DeployResult<(f32, i32)> {
+                    let q = t.quant.as_ref().ok_or_else(|| {
+                        DeployError::Invalid(format!("{} has no quantization", t.name))
+                    })?;
+                    match (q.scale.first(), q.zero_point.first()) {
+                        (Some(&s), Some(&z)) if q.scale.len() == 1 => Ok((s, z as i32)),
+                        _ => Err(DeployError::Unsupported(format!(
+                            "{}: per-channel activation quantization",
+                            t.name
+                        ))),
+                    }
+                };
+                match (&n.op, in_t.dtype, out_t.dtype) {
+                    (Op::Quantize, DType::F32, DType::I8) => {
+                        let (scale, zero_point) = qparams(out_t)?;
+                        (
+                            Kernel::QuantizeF32 {
+                                scale,
+                                zero_point,
+                                elements,
+                            },
+                            0,
+                        )
+                    }
+                    (Op::Quantize, DType::I8, DType::I8) => {
+                        let (i, o) = (qparams(in_t)?, qparams(out_t)?);
+                        let p = RequantizeParams::prepare::<i8, i8>(
+                            QuantParams::new(i.0, i.1),
+                            QuantParams::new(o.0, o.1),
+                        )
+                        .map_err(kerr)?;
+                        let table = (0..=255u8)
+                            .map(|b| p.requantize_one::<i8, i8>(b as i8))
+                            .collect();
+                        (Kernel::Lut { table, elements }, 0)
+                    }
+                    (Op::Dequantize, DType::I8, DType::F32) => {
+                        let (s, z) = quant_of(in_t)?;
+                        let p = DequantizeParams::prepare::<i8>(QuantParams::new(s, z))
+                            .map_err(kerr)?;
+                        let table = (0..=255u8).map(|b| p.dequantize_one(b as i8)).collect();
+                        (Kernel::DequantizeLut { table, elements }, 0)
+                    }
+                    (op, a, b) => {
+                        return Err(DeployError::Unsupported(format!(
+                            "node {idx}: {} from {} to {}",
+                            op.name(),
+                            a.name(),
+                            b.name()
+                        )))
+                    }
+                }
+            }
             Op::Relu | Op::Relu6 | Op::Logistic | Op::Tanh => {
                 if in_t.elements() != out_t.elements() {
                     return Err(DeployError::Invalid(format!(
@@ -847,7 +925,10 @@ pub(crate) fn lower(g: &Graph, layout: &dyn ArenaLayout) -> DeployResult<Lowered
         ids.iter()
             .map(|&id| {
                 let t = tensor(g, id)?;
-                qparams(t)?;
+                // float32 inputs/outputs come with a QUANTIZE / DEQUANTIZE node
+                if t.dtype != DType::F32 {
+                    qparams(t)?;
+                }
                 Ok(IoTensor {
                     name: t.name.clone(),
                     offset: offset_of(layout, g, id)?,

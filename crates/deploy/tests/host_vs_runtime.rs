@@ -168,3 +168,76 @@ fn mean_over_height_and_width_matches_the_runtime() {
     emit_c(&p.graph, &p, dir.path()).unwrap();
     assert_eq!(host_run(dir.path(), &[&input]).unwrap()[0], want);
 }
+
+/// float32 in → QUANTIZE → FC → requantizing QUANTIZE → DEQUANTIZE → float32 out, the shape
+/// of a model converted with float inputs and outputs.
+fn float_io_graph() -> Graph {
+    use tinyforge_graph::{DType, Node, Tensor};
+    let mut b = GraphBuilder::new("float io");
+    let q = b.input("q", &[1, 16]);
+    let fc = b.fully_connected(q, 6, Activation::None).unwrap();
+    let mut g = b.finish(&[]);
+    g.tensors[q].quant = Some(Quant::per_tensor(0.04, -7));
+    g.tensors[fc].quant = Some(Quant::per_tensor(0.09, 11));
+    let float = |name: &str, shape: &[usize]| Tensor {
+        name: name.into(),
+        shape: shape.to_vec(),
+        dtype: DType::F32,
+        quant: None,
+        data: None,
+    };
+    let x = g.add_tensor(float("x", &[1, 16]));
+    let mut rq = tinyforge_graph::build::act_i8("requantized", &[1, 6]);
+    rq.quant = Some(Quant::per_tensor(0.05, -30));
+    let rq = g.add_tensor(rq);
+    let y = g.add_tensor(float("y", &[1, 6]));
+    g.nodes.insert(
+        0,
+        Node {
+            op: Op::Quantize,
+            inputs: vec![Some(x)],
+            outputs: vec![q],
+        },
+    );
+    g.nodes.push(Node {
+        op: Op::Quantize,
+        inputs: vec![Some(fc)],
+        outputs: vec![rq],
+    });
+    g.nodes.push(Node {
+        op: Op::Dequantize,
+        inputs: vec![Some(rq)],
+        outputs: vec![y],
+    });
+    g.inputs = vec![x];
+    g.outputs = vec![y];
+    g
+}
+
+#[test]
+fn float_inputs_and_outputs_match_the_runtime() {
+    let g = float_io_graph();
+    // values on and near rounding ties of the input scale, plus out-of-range ones
+    let mut xs: Vec<f32> = Vec::new();
+    for i in 0..64 {
+        xs.push((i as f32 - 32.0) * 0.02);
+        xs.push((i as f32 - 32.0) * 0.0371);
+    }
+    xs.extend([1e9, -1e9, 5.1, -5.2, 0.06, -0.06]);
+    xs.resize(16 * 9, 0.01);
+    let input: Vec<u8> = xs.iter().flat_map(|v| v.to_le_bytes()).collect();
+    let want = runtime(&g, &input);
+    let p = plan_default(&g).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    emit_c(&p.graph, &p, dir.path()).unwrap();
+    assert_eq!(host_run(dir.path(), &[&input]).unwrap()[0], want);
+    // and on the Cortex-M4F, whose single-precision FPU does the division
+    if tinyforge_deploy::tools_available() {
+        let r = tinyforge_deploy::mcu_run(dir.path(), &[&input]).unwrap();
+        assert_eq!(r.outputs[0], want);
+    } else if std::env::var("TINYFORGE_REQUIRE_TOOLS").as_deref() == Ok("1") {
+        panic!("arm-none-eabi-gcc/qemu-system-arm not found and TINYFORGE_REQUIRE_TOOLS=1");
+    } else {
+        eprintln!("SKIPPED: arm-none-eabi-gcc/qemu-system-arm not found");
+    }
+}

@@ -169,3 +169,63 @@ fn generated_crate_handles_mean_and_table_ops() {
         host_run(c_dir.path(), &[&input]).unwrap()[0]
     );
 }
+
+/// float32 in → QUANTIZE → FC → requantizing QUANTIZE → DEQUANTIZE → float32 out, the shape
+/// of a model converted with float inputs and outputs.
+fn float_io_graph() -> Graph {
+    use tinyforge_graph::{DType, Node, Tensor};
+    let mut b = GraphBuilder::new("float io");
+    let q = b.input("q", &[1, 16]);
+    let fc = b.fully_connected(q, 6, Activation::None).unwrap();
+    let mut g = b.finish(&[]);
+    g.tensors[q].quant = Some(Quant::per_tensor(0.04, -7));
+    g.tensors[fc].quant = Some(Quant::per_tensor(0.09, 11));
+    let float = |name: &str, shape: &[usize]| Tensor {
+        name: name.into(),
+        shape: shape.to_vec(),
+        dtype: DType::F32,
+        quant: None,
+        data: None,
+    };
+    let x = g.add_tensor(float("x", &[1, 16]));
+    let mut rq = tinyforge_graph::build::act_i8("requantized", &[1, 6]);
+    rq.quant = Some(Quant::per_tensor(0.05, -30));
+    let rq = g.add_tensor(rq);
+    let y = g.add_tensor(float("y", &[1, 6]));
+    g.nodes.insert(
+        0,
+        Node {
+            op: Op::Quantize,
+            inputs: vec![Some(x)],
+            outputs: vec![q],
+        },
+    );
+    g.nodes.push(Node {
+        op: Op::Quantize,
+        inputs: vec![Some(fc)],
+        outputs: vec![rq],
+    });
+    g.nodes.push(Node {
+        op: Op::Dequantize,
+        inputs: vec![Some(rq)],
+        outputs: vec![y],
+    });
+    g.inputs = vec![x];
+    g.outputs = vec![y];
+    g
+}
+
+#[test]
+fn generated_crate_handles_float_inputs_and_outputs() {
+    let g = float_io_graph();
+    let layout = SequentialLayout::new(&g);
+    let (rust_dir, c_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    emit_rust(&g, &layout, rust_dir.path(), &kernels_path()).unwrap();
+    emit_c(&g, &layout, c_dir.path()).unwrap();
+    let xs: Vec<f32> = (0..16 * 5).map(|i| (i as f32 - 40.0) * 0.0173).collect();
+    let input: Vec<u8> = xs.iter().flat_map(|v| v.to_le_bytes()).collect();
+    assert_eq!(
+        run_crate(rust_dir.path(), &input),
+        host_run(c_dir.path(), &[&input]).unwrap()[0]
+    );
+}
