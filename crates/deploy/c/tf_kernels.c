@@ -621,6 +621,24 @@ TF_COLD void tf_mean_hw_s8(const tf_mean_params *p, const int8_t *in, int8_t *ou
         }
 }
 
+TF_COLD void tf_pad_s8(const tf_pad_params *p, const int8_t *in, int8_t *out)
+{
+    int od[4];
+    for (int k = 0; k < 4; k++) od[k] = p->in[k] + p->before[k] + p->after[k];
+    size_t o = 0;
+    for (int n = 0; n < od[0]; n++)
+        for (int y = 0; y < od[1]; y++)
+            for (int x = 0; x < od[2]; x++)
+                for (int c = 0; c < od[3]; c++, o++) {
+                    const int i0 = n - p->before[0], i1 = y - p->before[1];
+                    const int i2 = x - p->before[2], i3 = c - p->before[3];
+                    const int inside = i0 >= 0 && i0 < p->in[0] && i1 >= 0 && i1 < p->in[1] &&
+                                       i2 >= 0 && i2 < p->in[2] && i3 >= 0 && i3 < p->in[3];
+                    out[o] = inside ? in[(((size_t)i0 * p->in[1] + i1) * p->in[2] + i2) * p->in[3] + i3]
+                                    : p->value;
+                }
+}
+
 TF_COLD void tf_quantize_f32_s8(const float *in, int8_t *out, size_t n, float scale,
                                 int32_t zero_point)
 {

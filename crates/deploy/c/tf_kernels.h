@@ -123,6 +123,15 @@ typedef struct {
 
 void tf_mean_hw_s8(const tf_mean_params *p, const int8_t *in, int8_t *out);
 
+/* PAD of an NHWC int8 tensor: `before` / `after` elements per dimension, filled
+ * with `value` (the zero point). */
+typedef struct {
+    uint16_t in[4], before[4], after[4];
+    int8_t value;
+} tf_pad_params;
+
+void tf_pad_s8(const tf_pad_params *p, const int8_t *in, int8_t *out);
+
 /* QUANTIZE float32 -> int8: clamp(round_half_away(x / scale) + zero_point), the
  * division in float as TFLite Micro does; NaN maps to the zero point. */
 void tf_quantize_f32_s8(const float *in, int8_t *out, size_t n, float scale, int32_t zero_point);

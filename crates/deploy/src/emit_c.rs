@@ -367,6 +367,25 @@ pub(crate) fn generate(graph: &Graph, layout: &dyn ArenaLayout) -> DeployResult<
                     l.input, l.output
                 );
             }
+            Kernel::Pad {
+                input,
+                before,
+                after,
+                value,
+            } => {
+                let _ = writeln!(
+                    consts,
+                    "static const tf_pad_params {p} = {{.in = {{{}, {}, {}, {}}}, .before = {{{}, {}, {}, {}}}, \
+                     .after = {{{}, {}, {}, {}}}, .value = {value}}};",
+                    input.n, input.h, input.w, input.c, before[0], before[1], before[2], before[3],
+                    after[0], after[1], after[2], after[3]
+                );
+                let _ = writeln!(
+                    body,
+                    "    tf_pad_s8(&{p}, A({}), A({}));",
+                    l.input, l.output
+                );
+            }
             Kernel::QuantizeF32 {
                 scale,
                 zero_point,

@@ -349,6 +349,22 @@ pub fn emit_rust(
                 );
                 let _ = writeln!(body, "            mean_s8(&{p}, {}, x, o)?;", shape(input));
             }
+            Kernel::Pad {
+                input,
+                before,
+                after,
+                value,
+            } => {
+                let _ = writeln!(
+                    statics,
+                    "static {p}: Paddings = Paddings {{ before: {before:?}, after: {after:?} }};"
+                );
+                let _ = writeln!(
+                    body,
+                    "            pad(&{p}, {}, x, {value}, o)?;",
+                    shape(input)
+                );
+            }
             Kernel::QuantizeF32 {
                 scale, zero_point, ..
             } => {
@@ -414,6 +430,7 @@ pub fn emit_rust(
          use tinyforge_kernels::elementwise::add_s8::{{add_s8, AddParamsS8}};\n\
          use tinyforge_kernels::fully_connected::{{fully_connected_s8, FullyConnectedS8Params}};\n\
          use tinyforge_kernels::movement::reshape::reshape;\n\
+         use tinyforge_kernels::movement::pad::{{pad, Paddings}};\n\
          use tinyforge_kernels::pooling::{{average_pool2d_s8, max_pool2d_s8, PoolS8Params, PoolWindow}};\n\
          use tinyforge_kernels::reduce::mean_s8::{{mean_s8, MeanParamsS8}};\n\
          use tinyforge_kernels::reduce::ReduceAxes;\n\

@@ -149,6 +149,13 @@ pub(crate) enum Kernel {
         raw: (i32, i32),
         folded: (i32, i32),
     },
+    /// PAD of a 4-D int8 tensor with its zero point (input and output share quantization).
+    Pad {
+        input: Nhwc,
+        before: [usize; 4],
+        after: [usize; 4],
+        value: i8,
+    },
     /// QUANTIZE float32 → int8: `clamp(round_half_away(x / scale) + zp)`, division in f32.
     QuantizeF32 {
         scale: f32,
@@ -754,6 +761,64 @@ pub(crate) fn lower(g: &Graph, layout: &dyn ArenaLayout) -> DeployResult<Lowered
                         in_mult,
                         in_left_shift,
                         diff_min,
+                    },
+                    0,
+                )
+            }
+            Op::Pad => {
+                use tinyforge_kernels::movement::pad::Paddings;
+                let (_, pt) = operand(g, n, 1)?;
+                let flat: Vec<i32> = match (&pt.data, pt.dtype) {
+                    (Some(d), DType::I32) => d
+                        .chunks_exact(4)
+                        .map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                        .collect(),
+                    _ => {
+                        return Err(DeployError::Unsupported(format!(
+                            "node {idx}: PAD paddings must be a constant int32 tensor"
+                        )))
+                    }
+                };
+                if flat.len() != 2 * in_t.shape.len() {
+                    return Err(DeployError::Invalid(format!(
+                        "node {idx}: {} padding values for a rank-{} input",
+                        flat.len(),
+                        in_t.shape.len()
+                    )));
+                }
+                let pairs: Vec<[i32; 2]> = flat.chunks_exact(2).map(|p| [p[0], p[1]]).collect();
+                let p = Paddings::from_tflite(&pairs)
+                    .map_err(|e| DeployError::Unsupported(format!("node {idx} (PAD): {e:?}")))?;
+                let (xq, oq) = (qparams(in_t)?, qparams(out_t)?);
+                if xq != oq {
+                    return Err(DeployError::Unsupported(format!(
+                        "node {idx}: PAD with different input and output quantization"
+                    )));
+                }
+                let input = Nhwc::of(in_t)?;
+                let padded = [
+                    input.n + p.before[0] + p.after[0],
+                    input.h + p.before[1] + p.after[1],
+                    input.w + p.before[2] + p.after[2],
+                    input.c + p.before[3] + p.after[3],
+                ];
+                if padded.iter().product::<usize>() != out_t.elements()
+                    || padded
+                        .iter()
+                        .chain(&p.before)
+                        .chain(&p.after)
+                        .any(|&v| v > u16::MAX as usize)
+                {
+                    return Err(DeployError::Invalid(format!(
+                        "node {idx}: output is not the padded input"
+                    )));
+                }
+                (
+                    Kernel::Pad {
+                        input,
+                        before: p.before,
+                        after: p.after,
+                        value: oq.1 as i8,
                     },
                     0,
                 )

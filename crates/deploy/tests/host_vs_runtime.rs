@@ -241,3 +241,40 @@ fn float_inputs_and_outputs_match_the_runtime() {
         eprintln!("SKIPPED: arm-none-eabi-gcc/qemu-system-arm not found");
     }
 }
+
+/// conv → PAD (asymmetric, channels too) → VALID conv, as converters write explicit padding.
+fn pad_graph() -> Graph {
+    use tinyforge_graph::build::{act_i8, const_i32};
+    use tinyforge_graph::Node;
+    let mut b = GraphBuilder::new("pad");
+    let x = b.input("x", &[1, 5, 4, 3]);
+    let c = b
+        .conv2d(x, 4, (1, 1), 1, Padding::Valid, Activation::None)
+        .unwrap();
+    let mut g = b.finish(&[]);
+    let pads = g.add_tensor(const_i32("pads", &[4, 2], &[0, 0, 1, 2, 2, 1, 0, 1]));
+    let mut padded = act_i8("padded", &[1, 8, 7, 5]);
+    padded.quant = Some(Quant::per_tensor(0.06, -9));
+    let pd = g.add_tensor(padded);
+    g.nodes.push(Node {
+        op: Op::Pad,
+        inputs: vec![Some(c), Some(pads)],
+        outputs: vec![pd],
+    });
+    g.outputs = vec![pd];
+    g.tensors[x].quant = Some(Quant::per_tensor(0.05, 4));
+    g.tensors[c].quant = Some(Quant::per_tensor(0.06, -9));
+    g
+}
+
+#[test]
+fn pad_matches_the_runtime() {
+    let g = pad_graph();
+    let input = pseudo_random(5 * 4 * 3 * 2, 8);
+    let want = runtime(&g, &input);
+    let p = plan_default(&g).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    emit_c(&p.graph, &p, dir.path()).unwrap();
+    assert_eq!(host_run(dir.path(), &[&input]).unwrap()[0], want);
+    assert!(want.contains(&(-9i8 as u8)), "padding present");
+}

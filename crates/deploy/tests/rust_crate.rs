@@ -229,3 +229,42 @@ fn generated_crate_handles_float_inputs_and_outputs() {
         host_run(c_dir.path(), &[&input]).unwrap()[0]
     );
 }
+
+/// conv → PAD (asymmetric, channels too) → VALID conv, as converters write explicit padding.
+fn pad_graph() -> Graph {
+    use tinyforge_graph::build::{act_i8, const_i32};
+    use tinyforge_graph::Node;
+    let mut b = GraphBuilder::new("pad");
+    let x = b.input("x", &[1, 5, 4, 3]);
+    let c = b
+        .conv2d(x, 4, (1, 1), 1, Padding::Valid, Activation::None)
+        .unwrap();
+    let mut g = b.finish(&[]);
+    let pads = g.add_tensor(const_i32("pads", &[4, 2], &[0, 0, 1, 2, 2, 1, 0, 1]));
+    let mut padded = act_i8("padded", &[1, 8, 7, 5]);
+    padded.quant = Some(Quant::per_tensor(0.06, -9));
+    let pd = g.add_tensor(padded);
+    g.nodes.push(Node {
+        op: Op::Pad,
+        inputs: vec![Some(c), Some(pads)],
+        outputs: vec![pd],
+    });
+    g.outputs = vec![pd];
+    g.tensors[x].quant = Some(Quant::per_tensor(0.05, 4));
+    g.tensors[c].quant = Some(Quant::per_tensor(0.06, -9));
+    g
+}
+
+#[test]
+fn generated_crate_handles_pad() {
+    let g = pad_graph();
+    let layout = SequentialLayout::new(&g);
+    let (rust_dir, c_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    emit_rust(&g, &layout, rust_dir.path(), &kernels_path()).unwrap();
+    emit_c(&g, &layout, c_dir.path()).unwrap();
+    let input = pseudo_random(5 * 4 * 3 * 2, 8);
+    assert_eq!(
+        run_crate(rust_dir.path(), &input),
+        host_run(c_dir.path(), &[&input]).unwrap()[0]
+    );
+}
