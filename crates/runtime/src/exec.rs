@@ -206,6 +206,17 @@ pub(crate) enum Kind {
         filter: TensorId,
         bias: Option<Vec<i32>>,
     },
+    /// Int8 conv / FC over a sparse-encoded filter (see [`crate::sparse`]).
+    ConvS8Sparse {
+        p: ConvS8,
+        w: crate::sparse::SparseS8,
+        bias: Option<Vec<i32>>,
+    },
+    FcS8Sparse {
+        p: FcS8,
+        w: crate::sparse::SparseS8,
+        bias: Option<Vec<i32>>,
+    },
     FcF32 {
         p: FullyConnectedF32Params,
         filter: Vec<f32>,
@@ -487,6 +498,27 @@ impl Step {
                 &p.params(),
                 as_i8(input(0)?),
                 as_i8(const_bytes(g, *filter)),
+                bias.as_deref(),
+                as_i8_mut(out),
+            )
+            .map_err(|e| self.err(e)),
+            Kind::ConvS8Sparse { p, w, bias } => {
+                let fs = p.filter_shape;
+                let mut scratch = vec![0i32; k::sparse::conv2d_s8_sparse_scratch(fs.h, fs.w, fs.c)];
+                k::sparse::conv2d_s8_sparse(
+                    &p.params(),
+                    as_i8(input(0)?),
+                    &w.filter(),
+                    bias.as_deref(),
+                    as_i8_mut(out),
+                    &mut scratch,
+                )
+                .map_err(|e| self.err(e))
+            }
+            Kind::FcS8Sparse { p, w, bias } => k::sparse::fully_connected_s8_sparse(
+                &p.params(),
+                as_i8(input(0)?),
+                &w.filter(),
                 bias.as_deref(),
                 as_i8_mut(out),
             )

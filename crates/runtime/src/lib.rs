@@ -36,6 +36,7 @@ pub mod error;
 pub mod exec;
 pub mod hybrid;
 pub mod prepare;
+pub mod sparse;
 
 use tinyforge_graph::{DType, Graph, Quant, TensorId};
 

@@ -532,11 +532,9 @@ fn conv(
             match fused {
                 None => {
                     require_dtype(c, out, DType::I8)?;
-                    Ok(c.step(
-                        vec![c.act_region(0)?],
-                        out_region,
-                        Kind::ConvS8 { p, filter, bias },
-                    ))
+                    let kind =
+                        crate::sparse::conv_kind(c.const_data(c.tensor(filter)?)?, p, filter, bias);
+                    Ok(c.step(vec![c.act_region(0)?], out_region, kind))
                 }
                 Some((_, conv_is_first, add_act)) => {
                     let skip_id = c.input_id(3)?;
@@ -727,15 +725,9 @@ fn fully_connected(c: &Ctx<'_>, o: &tinyforge_graph::FullyConnectedOptions) -> R
             .map_err(|e| c.kernel(e))?;
             let p = FcS8::from_params(&params);
             let bias = bias.map(|b| c.const_i32(b)).transpose()?;
-            Ok(c.step(
-                ins,
-                out_region,
-                Kind::FcS8 {
-                    p,
-                    filter: c.input_id(1)?,
-                    bias,
-                },
-            ))
+            let fid = c.input_id(1)?;
+            let kind = crate::sparse::fc_kind(c.const_data(c.tensor(fid)?)?, p, fid, bias);
+            Ok(c.step(ins, out_region, kind))
         }
         d => Err(c.unsupported(format!("{} input", d.name()))),
     }
