@@ -1,1 +1,3 @@
 //! tinyforge-compress
+
+pub mod prune;
