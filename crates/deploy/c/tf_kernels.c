@@ -621,6 +621,16 @@ TF_COLD void tf_mean_hw_s8(const tf_mean_params *p, const int8_t *in, int8_t *ou
         }
 }
 
+void tf_concat_s8(int n_inputs, const int8_t *const *inputs, const uint32_t *inner, uint32_t outer,
+                  int8_t *out)
+{
+    for (uint32_t k = 0; k < outer; k++)
+        for (int i = 0; i < n_inputs; i++) {
+            memcpy(out, inputs[i] + (size_t)k * inner[i], inner[i]);
+            out += inner[i];
+        }
+}
+
 TF_COLD void tf_pad_s8(const tf_pad_params *p, const int8_t *in, int8_t *out)
 {
     int od[4];

@@ -123,6 +123,11 @@ typedef struct {
 
 void tf_mean_hw_s8(const tf_mean_params *p, const int8_t *in, int8_t *out);
 
+/* CONCATENATION: for each of `outer` slices, inner[i] bytes of every input i in
+ * order (inputs share the output's quantization, as TFLite Micro requires). */
+void tf_concat_s8(int n_inputs, const int8_t *const *inputs, const uint32_t *inner, uint32_t outer,
+                  int8_t *out);
+
 /* PAD of an NHWC int8 tensor: `before` / `after` elements per dimension, filled
  * with `value` (the zero point). */
 typedef struct {

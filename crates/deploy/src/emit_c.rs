@@ -367,6 +367,22 @@ pub(crate) fn generate(graph: &Graph, layout: &dyn ArenaLayout) -> DeployResult<
                     l.input, l.output
                 );
             }
+            Kernel::Concat { outer, inputs } => {
+                let srcs: Vec<String> = inputs.iter().map(|(o, _)| format!("A({o})")).collect();
+                let inner: Vec<String> = inputs.iter().map(|(_, n)| n.to_string()).collect();
+                let _ = writeln!(
+                    consts,
+                    "static const int8_t *const {p}_src[] = {{{}}};\nstatic const uint32_t {p}_inner[] = {{{}}};",
+                    srcs.join(", "),
+                    inner.join(", ")
+                );
+                let _ = writeln!(
+                    body,
+                    "    tf_concat_s8({}, {p}_src, {p}_inner, {outer}, A({}));",
+                    inputs.len(),
+                    l.output
+                );
+            }
             Kernel::Pad {
                 input,
                 before,

@@ -129,6 +129,9 @@ pub fn emit_rust(
             let b = node.inputs[1].unwrap_or_default();
             reads.push((*other, graph.tensors[b].bytes()));
         }
+        if let Kernel::Concat { outer, inputs } = &l.kernel {
+            reads = inputs.iter().map(|&(o, n)| (o, n * outer)).collect();
+        }
         let view = matches!(l.kernel, Kernel::Copy { .. }) && l.input == l.output;
         if !view && reads.iter().any(|&(o, n)| overlaps(o, n)) {
             return Err(DeployError::Unsupported(format!(
@@ -348,6 +351,25 @@ pub fn emit_rust(
                     raw.0, raw.1
                 );
                 let _ = writeln!(body, "            mean_s8(&{p}, {}, x, o)?;", shape(input));
+            }
+            Kernel::Concat { outer, inputs } => {
+                let mut parts = Vec::new();
+                for (k, (off, inner)) in inputs.iter().enumerate() {
+                    let _ = writeln!(
+                        body,
+                        "            let s{k} = view(l, r, ({}, {out_len}), ({off}, {}));",
+                        l.output,
+                        inner * outer
+                    );
+                    parts.push(format!("(s{k}, {inner})"));
+                }
+                let _ = writeln!(
+                    body,
+                    "            let _ = x;\n            let mut at = 0;\n            for k in 0..{outer} {{\n                \
+                     for (src, n) in [{}] {{\n                    \
+                     o[at..at + n].copy_from_slice(&src[k * n..(k + 1) * n]);\n                    at += n;\n                }}\n            }}",
+                    parts.join(", ")
+                );
             }
             Kernel::Pad {
                 input,

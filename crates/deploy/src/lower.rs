@@ -149,6 +149,12 @@ pub(crate) enum Kernel {
         raw: (i32, i32),
         folded: (i32, i32),
     },
+    /// CONCATENATION of same-quantized int8 tensors: for each of `outer` slices, the `inner`
+    /// bytes of every input in order. `inputs` are (arena offset, inner bytes).
+    Concat {
+        outer: usize,
+        inputs: Vec<(usize, usize)>,
+    },
     /// PAD of a 4-D int8 tensor with its zero point (input and output share quantization).
     Pad {
         input: Nhwc,
@@ -764,6 +770,38 @@ pub(crate) fn lower(g: &Graph, layout: &dyn ArenaLayout) -> DeployResult<Lowered
                     },
                     0,
                 )
+            }
+            Op::Concatenation { axis, activation } => {
+                let rank = out_t.shape.len() as i32;
+                let ax = if *axis < 0 { axis + rank } else { *axis };
+                if !(0..rank).contains(&ax) || *activation != Activation::None {
+                    return Err(DeployError::Unsupported(format!(
+                        "node {idx}: CONCATENATION on axis {axis} with {activation:?}"
+                    )));
+                }
+                let ax = ax as usize;
+                let oq = qparams(out_t)?;
+                let outer: usize = out_t.shape[..ax].iter().product();
+                let mut inputs = Vec::new();
+                for i in 0..n.inputs.len() {
+                    let (id, t) = operand(g, n, i)?;
+                    if qparams(t)? != oq || t.shape.len() != out_t.shape.len() {
+                        return Err(DeployError::Unsupported(format!(
+                            "node {idx}: CONCATENATION inputs must share the output's rank and \
+                             quantization (TFLite Micro requires it for int8)"
+                        )));
+                    }
+                    inputs.push((
+                        offset_of(layout, g, id)?,
+                        t.shape[ax..].iter().product::<usize>(),
+                    ));
+                }
+                if outer * inputs.iter().map(|i| i.1).sum::<usize>() != out_t.elements() {
+                    return Err(DeployError::Invalid(format!(
+                        "node {idx}: inputs do not add up to the output"
+                    )));
+                }
+                (Kernel::Concat { outer, inputs }, 0)
             }
             Op::Pad => {
                 use tinyforge_kernels::movement::pad::Paddings;

@@ -278,3 +278,45 @@ fn pad_matches_the_runtime() {
     assert_eq!(host_run(dir.path(), &[&input]).unwrap()[0], want);
     assert!(want.contains(&(-9i8 as u8)), "padding present");
 }
+
+/// Two convolutions of one input joined on the channel axis (an Inception-style block).
+fn concat_graph() -> Graph {
+    use tinyforge_graph::build::act_i8;
+    use tinyforge_graph::Node;
+    let mut b = GraphBuilder::new("concat");
+    let x = b.input("x", &[1, 4, 4, 3]);
+    let c1 = b
+        .conv2d(x, 3, (1, 1), 1, Padding::Valid, Activation::None)
+        .unwrap();
+    let c2 = b
+        .conv2d(x, 5, (3, 3), 1, Padding::Same, Activation::Relu)
+        .unwrap();
+    let mut g = b.finish(&[]);
+    let mut joined = act_i8("joined", &[1, 4, 4, 8]);
+    joined.quant = Some(Quant::per_tensor(0.07, -2));
+    let j = g.add_tensor(joined);
+    g.nodes.push(Node {
+        op: Op::Concatenation {
+            axis: -1,
+            activation: Activation::None,
+        },
+        inputs: vec![Some(c1), Some(c2)],
+        outputs: vec![j],
+    });
+    g.outputs = vec![j];
+    g.tensors[x].quant = Some(Quant::per_tensor(0.05, 4));
+    g.tensors[c1].quant = Some(Quant::per_tensor(0.07, -2));
+    g.tensors[c2].quant = Some(Quant::per_tensor(0.07, -2));
+    g
+}
+
+#[test]
+fn concatenation_matches_the_runtime() {
+    let g = concat_graph();
+    let input = pseudo_random(4 * 4 * 3 * 2, 12);
+    let want = runtime(&g, &input);
+    let p = plan_default(&g).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    emit_c(&p.graph, &p, dir.path()).unwrap();
+    assert_eq!(host_run(dir.path(), &[&input]).unwrap()[0], want);
+}

@@ -268,3 +268,48 @@ fn generated_crate_handles_pad() {
         host_run(c_dir.path(), &[&input]).unwrap()[0]
     );
 }
+
+/// Two convolutions of one input joined on the channel axis (an Inception-style block).
+fn concat_graph() -> Graph {
+    use tinyforge_graph::build::act_i8;
+    use tinyforge_graph::Node;
+    let mut b = GraphBuilder::new("concat");
+    let x = b.input("x", &[1, 4, 4, 3]);
+    let c1 = b
+        .conv2d(x, 3, (1, 1), 1, Padding::Valid, Activation::None)
+        .unwrap();
+    let c2 = b
+        .conv2d(x, 5, (3, 3), 1, Padding::Same, Activation::Relu)
+        .unwrap();
+    let mut g = b.finish(&[]);
+    let mut joined = act_i8("joined", &[1, 4, 4, 8]);
+    joined.quant = Some(Quant::per_tensor(0.07, -2));
+    let j = g.add_tensor(joined);
+    g.nodes.push(Node {
+        op: Op::Concatenation {
+            axis: -1,
+            activation: Activation::None,
+        },
+        inputs: vec![Some(c1), Some(c2)],
+        outputs: vec![j],
+    });
+    g.outputs = vec![j];
+    g.tensors[x].quant = Some(Quant::per_tensor(0.05, 4));
+    g.tensors[c1].quant = Some(Quant::per_tensor(0.07, -2));
+    g.tensors[c2].quant = Some(Quant::per_tensor(0.07, -2));
+    g
+}
+
+#[test]
+fn generated_crate_handles_concatenation() {
+    let g = concat_graph();
+    let layout = SequentialLayout::new(&g);
+    let (rust_dir, c_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    emit_rust(&g, &layout, rust_dir.path(), &kernels_path()).unwrap();
+    emit_c(&g, &layout, c_dir.path()).unwrap();
+    let input = pseudo_random(4 * 4 * 3 * 2, 12);
+    assert_eq!(
+        run_crate(rust_dir.path(), &input),
+        host_run(c_dir.path(), &[&input]).unwrap()[0]
+    );
+}
