@@ -8,6 +8,12 @@
 //!   the planned size, the per-layer constant structs, and `tf_invoke()` calling the kernels in
 //!   order with every shape and requantization constant baked in.
 //!
+//! Ops: CONV_2D (and the planner's fused CONV_2D+ADD), DEPTHWISE_CONV_2D, FULLY_CONNECTED,
+//! AVERAGE/MAX_POOL_2D, ADD, SOFTMAX, MEAN over H·W, PAD, CONCATENATION, RESHAPE/SQUEEZE,
+//! RELU/RELU6/LOGISTIC/TANH and int8 re-QUANTIZE (as exact 256-entry tables), and float32
+//! model inputs/outputs through QUANTIZE/DEQUANTIZE. Anything else is
+//! [`DeployError::Unsupported`](crate::DeployError::Unsupported) with the node named.
+//!
 //! Invariants: the arena size is the layout's `arena_bytes()` (the im2col scratch some
 //! convolutions need is a separate static buffer, reported as `scratch_bytes`); tensor offsets
 //! are those of the layout. Defining `TF_BENCH_LAYERS` makes `tf_invoke` call `bench_layer()`
