@@ -12,7 +12,7 @@
 //! AVERAGE/MAX_POOL_2D, ADD, SOFTMAX, MEAN over H·W, PAD, CONCATENATION, RESHAPE/SQUEEZE,
 //! RELU/RELU6/LOGISTIC/TANH and int8 re-QUANTIZE (as exact 256-entry tables), and float32
 //! model inputs/outputs through QUANTIZE/DEQUANTIZE. Anything else is
-//! [`DeployError::Unsupported`](crate::DeployError::Unsupported) with the node named.
+//! [`crate::DeployError::Unsupported`] with the node named.
 //!
 //! Invariants: the arena size is the layout's `arena_bytes()` (the im2col scratch some
 //! convolutions need is a separate static buffer, reported as `scratch_bytes`); tensor offsets
