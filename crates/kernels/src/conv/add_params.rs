@@ -115,9 +115,65 @@ pub fn add_s8_elem(p: &AddS8Params, x: i8, y: i8) -> i8 {
     add_s8_element(&AddParamsS8::from(*p), x, y)
 }
 
+/// [`add_s8_elem`] written branch-free for auto-vectorization across a row of the fused
+/// epilogue; identical results for params passing [`AddS8Params::check`] (tested
+/// exhaustively over all input pairs).
+#[inline(always)]
+pub(crate) fn add_s8_lane(p: &AddS8Params, x: i8, y: i8) -> i8 {
+    use super::quant::{rdbp_lane, srdhm_lane};
+    let s1 = p
+        .input1_offset
+        .wrapping_add(x as i32)
+        .wrapping_mul(1i32 << p.left_shift);
+    let s2 = p
+        .input2_offset
+        .wrapping_add(y as i32)
+        .wrapping_mul(1i32 << p.left_shift);
+    let r1 = rdbp_lane(srdhm_lane(s1, p.input1_multiplier), -p.input1_shift);
+    let r2 = rdbp_lane(srdhm_lane(s2, p.input2_multiplier), -p.input2_shift);
+    let raw = rdbp_lane(
+        srdhm_lane(r1.wrapping_add(r2), p.output_multiplier),
+        -p.output_shift,
+    )
+    .wrapping_add(p.output_offset);
+    raw.clamp(p.act_min, p.act_max) as i8
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lane_add_equals_tflm_add_for_all_inputs() {
+        let mut r = crate::conv::testutil::Rng::new(171);
+        for _ in 0..12 {
+            let act = [
+                FusedActivation::None,
+                FusedActivation::Relu,
+                FusedActivation::Relu6,
+            ][r.usize(0, 2)];
+            let p = AddS8Params::prepare(
+                r.f32(0.001, 0.5),
+                r.range(-128, 127) as i32,
+                r.f32(0.001, 0.5),
+                r.range(-128, 127) as i32,
+                r.f32(0.002, 0.8),
+                r.range(-128, 127) as i32,
+                act,
+            )
+            .unwrap();
+            for x in -128..=127i32 {
+                for y in -128..=127i32 {
+                    let (x, y) = (x as i8, y as i8);
+                    assert_eq!(
+                        add_s8_lane(&p, x, y),
+                        add_s8_elem(&p, x, y),
+                        "{p:?} {x} {y}"
+                    );
+                }
+            }
+        }
+    }
 
     #[test]
     fn equal_scales_add_exactly() {

@@ -223,12 +223,25 @@ pub fn conv2d_s8_ref(
 /// every index is written exactly once.
 pub(crate) trait OutSink {
     fn put(&mut self, i: usize, v: i8);
+
+    /// `put(base + j, v[j])` for a contiguous row (overridable with a vectorizable loop).
+    #[inline(always)]
+    fn put_row(&mut self, base: usize, v: &[i8]) {
+        for (j, &x) in v.iter().enumerate() {
+            self.put(base + j, x);
+        }
+    }
 }
 
 impl OutSink for [i8] {
     #[inline(always)]
     fn put(&mut self, i: usize, v: i8) {
         self[i] = v;
+    }
+
+    #[inline(always)]
+    fn put_row(&mut self, base: usize, v: &[i8]) {
+        self[base..base + v.len()].copy_from_slice(v);
     }
 }
 

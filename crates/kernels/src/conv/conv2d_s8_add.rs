@@ -8,7 +8,7 @@
 //! conv followed by an ADD, while the conv output tensor never exists: this is what lets the
 //! memory planner go under the layer-wise floor on ResNets.
 
-use super::add_params::{add_s8_elem, AddS8Params};
+use super::add_params::{add_s8_elem, add_s8_lane, AddS8Params};
 use super::conv2d_s8::{conv2d_s8_dispatch_into, conv2d_s8_ref_into, Conv2dS8Params, OutSink};
 use crate::KernelResult;
 
@@ -49,6 +49,21 @@ impl OutSink for AddSink<'_> {
         } else {
             add_s8_elem(&self.add, skip, v)
         };
+    }
+
+    #[inline(always)]
+    fn put_row(&mut self, base: usize, v: &[i8]) {
+        let row = &mut self.buf[base..base + v.len()];
+        let add = &self.add;
+        if self.conv_first {
+            for (s, &c) in row.iter_mut().zip(v) {
+                *s = add_s8_lane(add, c, *s);
+            }
+        } else {
+            for (s, &c) in row.iter_mut().zip(v) {
+                *s = add_s8_lane(add, *s, c);
+            }
+        }
     }
 }
 

@@ -182,9 +182,7 @@ mod x86 {
                 );
             }
             let base = i * oc;
-            for (j, &v) in res[..oc].iter().enumerate() {
-                out.put(base + j, v);
-            }
+            out.put_row(base, &res[..oc]);
         }
     }
 }

@@ -157,7 +157,15 @@ pub(crate) fn requantize_s8_lane(
     let right = (-shift).max(0);
     // MultiplyByQuantizedMultiplier: x · 2^left (wrapping, as C++ on every target) ...
     let x = acc.wrapping_mul(1i32.wrapping_shl(left as u32));
-    // ... SaturatingRoundingDoublingHighMul(x, multiplier) ...
+    let high = srdhm_lane(x, multiplier);
+    rdbp_lane(high, right)
+        .wrapping_add(output_offset)
+        .clamp(min, max) as i8
+}
+
+/// Branch-free `SaturatingRoundingDoublingHighMul` (see [`requantize_s8_lane`]).
+#[inline(always)]
+pub(crate) fn srdhm_lane(x: i32, multiplier: i32) -> i32 {
     let ab = x as i64 * multiplier as i64;
     let nudge = if ab >= 0 {
         1i64 << 30
@@ -170,17 +178,20 @@ pub(crate) fn requantize_s8_lane(
     // logical shift (the quotient fits in i32), plus one where a negative `v` had a remainder.
     let floor = ((v as u64) >> 31) as u32 as i32;
     let high = floor + i32::from(v < 0 && (v & 0x7fff_ffff) != 0);
-    let high = if x == i32::MIN && multiplier == i32::MIN {
+    if x == i32::MIN && multiplier == i32::MIN {
         i32::MAX
     } else {
         high
-    };
-    // ... RoundingDivideByPOT(high, right).
-    let mask = (1u32.wrapping_shl(right as u32) as i32).wrapping_sub(1);
-    let remainder = high & mask;
-    let threshold = (mask >> 1) + i32::from(high < 0);
-    let v = (high >> right) + i32::from(remainder > threshold);
-    v.wrapping_add(output_offset).clamp(min, max) as i8
+    }
+}
+
+/// Branch-free `RoundingDivideByPOT(x, exponent)`, `exponent` in `0..=31`.
+#[inline(always)]
+pub(crate) fn rdbp_lane(x: i32, exponent: i32) -> i32 {
+    let mask = (1u32.wrapping_shl(exponent as u32) as i32).wrapping_sub(1);
+    let remainder = x & mask;
+    let threshold = (mask >> 1) + i32::from(x < 0);
+    (x >> exponent) + i32::from(remainder > threshold)
 }
 
 /// Whether a shift is one TFLM's `QuantizeMultiplier` can produce (what the kernels rely on).

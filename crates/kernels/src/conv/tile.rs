@@ -154,9 +154,7 @@ pub(crate) fn write_rows<S, D>(
                 }
             }
             let base = if r == 0 { bases.0 } else { bases.1 };
-            for (i, &v) in res.iter().enumerate() {
-                out.put(base + c0 + i, v);
-            }
+            out.put_row(base + c0, res);
         }
         c0 += n;
     }
