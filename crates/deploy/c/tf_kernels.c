@@ -89,6 +89,16 @@ void tf_add_s8(const tf_add_params *p, const int8_t *a, const int8_t *b, int8_t 
     for (size_t i = 0; i < n; i++) out[i] = (int8_t)add_one(p, a[i], b[i]);
 }
 
+void tf_mul_s8(const tf_mul_params *p, const int8_t *a, const int8_t *b, int8_t *out, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        int32_t prod = (a[i] + p->in1_offset) * (b[i] + p->in2_offset);
+        /* saturating add of the offset, as the reference */
+        int64_t v = (int64_t)mbqm(prod, p->mult, p->shift) + p->out_offset;
+        out[i] = (int8_t)(v < p->act_min ? p->act_min : v > p->act_max ? p->act_max : v);
+    }
+}
+
 /* ---- convolution ------------------------------------------------------ */
 
 /* The fused residual add, out of line: inlined into every epilogue copy it would

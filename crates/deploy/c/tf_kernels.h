@@ -86,6 +86,13 @@ typedef struct {
     int32_t act_min, act_max;
 } tf_pool_params;
 
+/* Element-wise int8 MUL: clamp(out_offset + MBQM((a + in1_offset) * (b + in2_offset))). */
+typedef struct {
+    int32_t in1_offset, in2_offset, out_offset, mult, shift, act_min, act_max;
+} tf_mul_params;
+
+void tf_mul_s8(const tf_mul_params *p, const int8_t *a, const int8_t *b, int8_t *out, size_t n);
+
 typedef struct {
     uint32_t rows;
     uint16_t depth;

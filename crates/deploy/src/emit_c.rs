@@ -9,7 +9,7 @@
 //!   order with every shape and requantization constant baked in.
 //!
 //! Ops: CONV_2D (and the planner's fused CONV_2D+ADD), DEPTHWISE_CONV_2D, FULLY_CONNECTED,
-//! AVERAGE/MAX_POOL_2D, ADD, SOFTMAX, MEAN over H·W, PAD, CONCATENATION, RESHAPE/SQUEEZE,
+//! AVERAGE/MAX_POOL_2D, ADD, MUL, SOFTMAX, MEAN over H·W, PAD, CONCATENATION, RESHAPE/SQUEEZE,
 //! RELU/RELU6/LOGISTIC/TANH and int8 re-QUANTIZE (as exact 256-entry tables), and float32
 //! model inputs/outputs through QUANTIZE/DEQUANTIZE. Anything else is
 //! [`crate::DeployError::Unsupported`] with the node named.
@@ -333,6 +333,23 @@ pub(crate) fn generate(graph: &Graph, layout: &dyn ArenaLayout) -> DeployResult<
                 let _ = writeln!(
                     body,
                     "    tf_add_s8(&{p}, A({}), A({other}), A({}), {elements});",
+                    l.input, l.output
+                );
+            }
+            Kernel::Mul {
+                p: m,
+                other,
+                elements,
+            } => {
+                let _ = writeln!(
+                    consts,
+                    "static const tf_mul_params {p} = {{.in1_offset = {}, .in2_offset = {}, .out_offset = {}, \
+                     .mult = {}, .shift = {}, .act_min = {}, .act_max = {}}};",
+                    m[0], m[1], m[2], m[3], m[4], m[5], m[6]
+                );
+                let _ = writeln!(
+                    body,
+                    "    tf_mul_s8(&{p}, A({}), A({other}), A({}), {elements});",
                     l.input, l.output
                 );
             }

@@ -129,6 +129,10 @@ pub fn emit_rust(
             let b = node.inputs[1].unwrap_or_default();
             reads.push((*other, graph.tensors[b].bytes()));
         }
+        if let Kernel::Mul { other, .. } = &l.kernel {
+            let b = node.inputs[1].unwrap_or_default();
+            reads.push((*other, graph.tensors[b].bytes()));
+        }
         if let Kernel::Concat { outer, inputs } = &l.kernel {
             reads = inputs.iter().map(|&(o, n)| (o, n * outer)).collect();
         }
@@ -320,6 +324,24 @@ pub fn emit_rust(
                     s = shape(&s)
                 );
             }
+            Kernel::Mul { p: m, other, .. } => {
+                let b = node.inputs[1].unwrap_or_default();
+                let b_len = graph.tensors[b].bytes();
+                let s = Nhwc::of_pub(&graph.tensors[out_id])?;
+                let _ = writeln!(
+                    statics,
+                    "static {p}: MulParamsS8 = MulParamsS8 {{ input1_offset: {}, input2_offset: {}, \
+                     output_offset: {}, output_multiplier: {}, output_shift: {}, act_min: {}, act_max: {} }};",
+                    m[0], m[1], m[2], m[3], m[4], m[5], m[6]
+                );
+                let _ = writeln!(
+                    body,
+                    "            let y = view(l, r, ({}, {out_len}), ({other}, {b_len}));\n            \
+                     mul_s8(&{p}, {s}, x, {s}, y, o)?;",
+                    l.output,
+                    s = shape(&s)
+                );
+            }
             Kernel::Softmax {
                 depth,
                 in_mult,
@@ -450,6 +472,7 @@ pub fn emit_rust(
          use tinyforge_kernels::conv::{{conv2d_s8, Conv2dS8Params, ConvGeometry}};\n\
          use tinyforge_kernels::depthwise::{{depthwise_conv2d_s8, DepthwiseS8Params}};\n\
          use tinyforge_kernels::elementwise::add_s8::{{add_s8, AddParamsS8}};\n\
+         use tinyforge_kernels::elementwise::mul_s8::{{mul_s8, MulParamsS8}};\n\
          use tinyforge_kernels::fully_connected::{{fully_connected_s8, FullyConnectedS8Params}};\n\
          use tinyforge_kernels::movement::reshape::reshape;\n\
          use tinyforge_kernels::movement::pad::{{pad, Paddings}};\n\

@@ -130,6 +130,13 @@ pub(crate) enum Kernel {
         other: usize,
         elements: usize,
     },
+    /// Element-wise MUL of two same-shaped int8 tensors (TFLM's `MulElementwise`); `p` holds
+    /// in1_offset, in2_offset, out_offset, multiplier, shift, act_min, act_max.
+    Mul {
+        p: [i32; 7],
+        other: usize,
+        elements: usize,
+    },
     Softmax {
         rows: usize,
         depth: usize,
@@ -745,6 +752,47 @@ pub(crate) fn lower(g: &Graph, layout: &dyn ArenaLayout) -> DeployResult<Lowered
                     0,
                 )
             }
+            Op::Mul { activation } => {
+                use tinyforge_kernels::elementwise::mul_s8::MulParamsS8;
+                use tinyforge_kernels::quantize::QuantParams;
+                let (b_id, b_t) = operand(g, n, 1)?;
+                if in_t.shape != b_t.shape || out_t.shape != in_t.shape {
+                    return Err(DeployError::Unsupported(format!(
+                        "node {idx}: MUL with broadcasting ({:?} * {:?})",
+                        in_t.shape, b_t.shape
+                    )));
+                }
+                let (a, b, o) = (qparams(in_t)?, qparams(b_t)?, qparams(out_t)?);
+                let act = match activation {
+                    Activation::None => tinyforge_kernels::conv::FusedActivation::None,
+                    Activation::Relu => tinyforge_kernels::conv::FusedActivation::Relu,
+                    Activation::Relu6 => tinyforge_kernels::conv::FusedActivation::Relu6,
+                    Activation::ReluN1To1 => tinyforge_kernels::conv::FusedActivation::ReluN1To1,
+                };
+                let p = MulParamsS8::prepare::<i8>(
+                    QuantParams::new(a.0, a.1),
+                    QuantParams::new(b.0, b.1),
+                    QuantParams::new(o.0, o.1),
+                    act,
+                )
+                .map_err(|e| DeployError::Unsupported(format!("node {idx} (MUL): {e:?}")))?;
+                (
+                    Kernel::Mul {
+                        p: [
+                            p.input1_offset,
+                            p.input2_offset,
+                            p.output_offset,
+                            p.output_multiplier,
+                            p.output_shift,
+                            p.act_min,
+                            p.act_max,
+                        ],
+                        other: offset_of(layout, g, b_id)?,
+                        elements: out_t.elements(),
+                    },
+                    0,
+                )
+            }
             Op::Softmax { beta } => {
                 let (xs, _) = qparams(in_t)?;
                 let (os, oz) = qparams(out_t)?;
@@ -1002,6 +1050,8 @@ pub(crate) fn lower(g: &Graph, layout: &dyn ArenaLayout) -> DeployResult<Lowered
                     0,
                 )
             }
+            // every op of today's IR is handled; ops added to the IR later land here
+            #[allow(unreachable_patterns)]
             other => {
                 return Err(DeployError::Unsupported(format!(
                     "op {} (node {idx}) has no microcontroller kernel yet",

@@ -320,3 +320,29 @@ fn concatenation_matches_the_runtime() {
     emit_c(&p.graph, &p, dir.path()).unwrap();
     assert_eq!(host_run(dir.path(), &[&input]).unwrap()[0], want);
 }
+
+#[test]
+fn mul_matches_the_runtime() {
+    let mut b = GraphBuilder::new("gate");
+    let x = b.input("x", &[1, 3, 3, 6]);
+    let c = b
+        .conv2d(x, 6, (1, 1), 1, Padding::Valid, Activation::None)
+        .unwrap();
+    let s = b.unary(Op::Logistic, c).unwrap();
+    let m = b.add(c, s, Activation::None).unwrap();
+    let mut g = b.finish(&[m]);
+    // the builder has no MUL: the same operands and shapes as its ADD
+    g.nodes.last_mut().unwrap().op = Op::Mul {
+        activation: Activation::None,
+    };
+    g.tensors[x].quant = Some(Quant::per_tensor(0.05, 4));
+    g.tensors[c].quant = Some(Quant::per_tensor(0.08, -6));
+    g.tensors[s].quant = Some(Quant::per_tensor(1.0 / 256.0, -128));
+    g.tensors[m].quant = Some(Quant::per_tensor(0.04, -10));
+    let input = pseudo_random(3 * 3 * 6 * 3, 31);
+    let want = runtime(&g, &input);
+    let p = plan_default(&g).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    emit_c(&p.graph, &p, dir.path()).unwrap();
+    assert_eq!(host_run(dir.path(), &[&input]).unwrap()[0], want);
+}

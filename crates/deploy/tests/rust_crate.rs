@@ -313,3 +313,32 @@ fn generated_crate_handles_concatenation() {
         host_run(c_dir.path(), &[&input]).unwrap()[0]
     );
 }
+
+#[test]
+fn generated_crate_handles_mul() {
+    let mut b = GraphBuilder::new("gate");
+    let x = b.input("x", &[1, 3, 3, 6]);
+    let c = b
+        .conv2d(x, 6, (1, 1), 1, Padding::Valid, Activation::None)
+        .unwrap();
+    let s = b.unary(Op::Logistic, c).unwrap();
+    let m = b.add(c, s, Activation::None).unwrap();
+    let mut g = b.finish(&[m]);
+    // the builder has no MUL: the same operands and shapes as its ADD
+    g.nodes.last_mut().unwrap().op = Op::Mul {
+        activation: Activation::None,
+    };
+    g.tensors[x].quant = Some(Quant::per_tensor(0.05, 4));
+    g.tensors[c].quant = Some(Quant::per_tensor(0.08, -6));
+    g.tensors[s].quant = Some(Quant::per_tensor(1.0 / 256.0, -128));
+    g.tensors[m].quant = Some(Quant::per_tensor(0.04, -10));
+    let layout = SequentialLayout::new(&g);
+    let (rust_dir, c_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    emit_rust(&g, &layout, rust_dir.path(), &kernels_path()).unwrap();
+    emit_c(&g, &layout, c_dir.path()).unwrap();
+    let input = pseudo_random(3 * 3 * 6 * 3, 31);
+    assert_eq!(
+        run_crate(rust_dir.path(), &input),
+        host_run(c_dir.path(), &[&input]).unwrap()[0]
+    );
+}
