@@ -11,7 +11,20 @@
 # so that nothing under /etc/apt changes.
 set -euo pipefail
 
+have_all() {
+    command -v arm-none-eabi-gcc >/dev/null && command -v qemu-system-arm >/dev/null &&
+        [ -e /usr/lib/arm-none-eabi/newlib/thumb/v7e-m+fp/hard/libc_nano.a ] &&
+        { command -v cc >/dev/null || command -v gcc >/dev/null; }
+}
+if have_all; then
+    arm-none-eabi-gcc --version | head -1
+    qemu-system-arm --version | head -1
+    exit 0
+fi
 if [ "$(id -u)" != 0 ]; then
+    if command -v sudo >/dev/null; then
+        exec sudo "$0" "$@"
+    fi
     echo "install-mcu-tools: run as root (apt-get is needed)" >&2
     exit 1
 fi
