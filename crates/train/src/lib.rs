@@ -37,6 +37,7 @@ pub mod optim;
 pub mod par;
 pub mod param;
 pub mod schedule;
+pub mod simd;
 pub mod spec;
 pub mod tensor;
 pub mod trainer;

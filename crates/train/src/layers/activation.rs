@@ -5,6 +5,8 @@
 
 use rayon::prelude::*;
 
+use crate::simd::vectorized;
+
 use crate::error::TrainResult;
 use crate::tensor::Tensor;
 
@@ -85,8 +87,13 @@ impl ActivationLayer {
             .par_chunks_mut(PAR_MIN)
             .zip(x.data.par_chunks(PAR_MIN))
             .for_each(|(y, x)| {
-                y.copy_from_slice(x);
-                act.apply(y);
+                vectorized(
+                    #[inline(always)]
+                    || {
+                        y.copy_from_slice(x);
+                        act.apply(y);
+                    },
+                )
             });
     }
 

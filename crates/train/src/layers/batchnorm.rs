@@ -8,6 +8,8 @@
 
 use rayon::prelude::*;
 
+use crate::simd::vectorized;
+
 use super::Activation;
 use crate::error::{TrainError, TrainResult};
 use crate::par::{chunk_size, num_chunks};
@@ -104,20 +106,25 @@ impl BatchNorm {
                 .par_chunks(cs * per)
                 .zip(self.part.par_chunks_mut(2 * c))
                 .for_each(|(xc, p)| {
-                    let rows = (xc.len() / c) as f32;
-                    let (m, m2) = p.split_at_mut(c);
-                    m.fill(0.0);
-                    m2.fill(0.0);
-                    for row in xc.chunks_exact(c) {
-                        m.iter_mut().zip(row).for_each(|(a, v)| *a += v);
-                    }
-                    m.iter_mut().for_each(|a| *a /= rows);
-                    for row in xc.chunks_exact(c) {
-                        for ((a, v), mu) in m2.iter_mut().zip(row).zip(m.iter()) {
-                            let d = v - mu;
-                            *a += d * d;
-                        }
-                    }
+                    vectorized(
+                        #[inline(always)]
+                        || {
+                            let rows = (xc.len() / c) as f32;
+                            let (m, m2) = p.split_at_mut(c);
+                            m.fill(0.0);
+                            m2.fill(0.0);
+                            for row in xc.chunks_exact(c) {
+                                m.iter_mut().zip(row).for_each(|(a, v)| *a += v);
+                            }
+                            m.iter_mut().for_each(|a| *a /= rows);
+                            for row in xc.chunks_exact(c) {
+                                for ((a, v), mu) in m2.iter_mut().zip(row).zip(m.iter()) {
+                                    let d = v - mu;
+                                    *a += d * d;
+                                }
+                            }
+                        },
+                    )
                 });
             let rows_per_sample = per / c;
             let mut count = 0f64;
@@ -167,12 +174,17 @@ impl BatchNorm {
             .par_chunks_mut(cs * per)
             .zip(x.data.par_chunks(cs * per))
             .for_each(|(yc, xc)| {
-                for (yr, xr) in yc.chunks_exact_mut(c).zip(xc.chunks_exact(c)) {
-                    for (((o, v), s), t) in yr.iter_mut().zip(xr).zip(scale).zip(shift) {
-                        *o = v * s + t;
-                    }
-                    act.apply(yr);
-                }
+                vectorized(
+                    #[inline(always)]
+                    || {
+                        for (yr, xr) in yc.chunks_exact_mut(c).zip(xc.chunks_exact(c)) {
+                            for (((o, v), s), t) in yr.iter_mut().zip(xr).zip(scale).zip(shift) {
+                                *o = v * s + t;
+                            }
+                            act.apply(yr);
+                        }
+                    },
+                )
             });
     }
 
@@ -192,21 +204,31 @@ impl BatchNorm {
             .zip(x.data.par_chunks(cs * per))
             .zip(self.part.par_chunks_mut(2 * c))
             .for_each(|(((gc, yc), xc), p)| {
-                let (db, dg) = p.split_at_mut(c);
-                db.fill(0.0);
-                dg.fill(0.0);
-                for ((gr, yr), xr) in gc
-                    .chunks_exact_mut(c)
-                    .zip(yc.chunks_exact(c))
-                    .zip(xc.chunks_exact(c))
-                {
-                    act.backward(yr, gr);
-                    for ch in 0..c {
-                        let g = gr[ch];
-                        db[ch] += g;
-                        dg[ch] += g * (xr[ch] - mean[ch]) * inv[ch];
-                    }
-                }
+                vectorized(
+                    #[inline(always)]
+                    || {
+                        let (db, dg) = p.split_at_mut(c);
+                        db.fill(0.0);
+                        dg.fill(0.0);
+                        for ((gr, yr), xr) in gc
+                            .chunks_exact_mut(c)
+                            .zip(yc.chunks_exact(c))
+                            .zip(xc.chunks_exact(c))
+                        {
+                            act.backward(yr, gr);
+                            for ((((d_b, d_g), &g), &xv), (&mu, &iv)) in db
+                                .iter_mut()
+                                .zip(dg.iter_mut())
+                                .zip(gr.iter())
+                                .zip(xr)
+                                .zip(mean.iter().zip(inv))
+                            {
+                                *d_b += g;
+                                *d_g += g * (xv - mu) * iv;
+                            }
+                        }
+                    },
+                )
             });
         self.beta.grad.fill(0.0);
         self.gamma.grad.fill(0.0);
@@ -237,15 +259,24 @@ impl BatchNorm {
                 .zip(gy.data.par_chunks(cs * per))
                 .zip(x.data.par_chunks(cs * per))
                 .for_each(|((gxc, gc), xc)| {
-                    for ((gr, g), xr) in gxc
-                        .chunks_exact_mut(c)
-                        .zip(gc.chunks_exact(c))
-                        .zip(xc.chunks_exact(c))
-                    {
-                        for ch in 0..c {
-                            gr[ch] = a[ch] * g[ch] - b[ch] * xr[ch] + k[ch];
-                        }
-                    }
+                    vectorized(
+                        #[inline(always)]
+                        || {
+                            for ((gr, g), xr) in gxc
+                                .chunks_exact_mut(c)
+                                .zip(gc.chunks_exact(c))
+                                .zip(xc.chunks_exact(c))
+                            {
+                                for ((o, (&gv, &xv)), ((&av, &bv), &kv)) in gr
+                                    .iter_mut()
+                                    .zip(g.iter().zip(xr))
+                                    .zip(a.iter().zip(b).zip(k))
+                                {
+                                    *o = av * gv - bv * xv + kv;
+                                }
+                            }
+                        },
+                    )
                 });
         }
     }

@@ -7,6 +7,8 @@
 
 use rayon::prelude::*;
 
+use crate::simd::vectorized;
+
 use super::{glorot, Activation, Geom, Padding};
 use crate::error::{TrainError, TrainResult};
 use crate::gemm::{sgemm, MatRef};
@@ -132,17 +134,22 @@ impl Conv2d {
                 .par_chunks_mut(cs * rows * o)
                 .zip(x.data.par_chunks(cs * in_len))
                 .for_each(|(yc, xc)| {
-                    let m = yc.len() / o;
-                    sgemm(
-                        m,
-                        g.c,
-                        o,
-                        MatRef::rm(xc, g.c),
-                        MatRef::rm_t(w, kdim),
-                        0.0,
-                        yc,
-                    );
-                    epilogue(yc);
+                    vectorized(
+                        #[inline(always)]
+                        || {
+                            let m = yc.len() / o;
+                            sgemm(
+                                m,
+                                g.c,
+                                o,
+                                MatRef::rm(xc, g.c),
+                                MatRef::rm_t(w, kdim),
+                                0.0,
+                                yc,
+                            );
+                            epilogue(yc);
+                        },
+                    )
                 });
         } else {
             self.col.resize(n * rows * kdim, 0.0);
@@ -151,18 +158,23 @@ impl Conv2d {
                 .zip(self.col.par_chunks_mut(cs * rows * kdim))
                 .zip(x.data.par_chunks(cs * in_len))
                 .for_each(|((yc, colc), xc)| {
-                    im2col(&g, xc, colc);
-                    let m = yc.len() / o;
-                    sgemm(
-                        m,
-                        kdim,
-                        o,
-                        MatRef::rm(colc, kdim),
-                        MatRef::rm_t(w, kdim),
-                        0.0,
-                        yc,
-                    );
-                    epilogue(yc);
+                    vectorized(
+                        #[inline(always)]
+                        || {
+                            im2col(&g, xc, colc);
+                            let m = yc.len() / o;
+                            sgemm(
+                                m,
+                                kdim,
+                                o,
+                                MatRef::rm(colc, kdim),
+                                MatRef::rm_t(w, kdim),
+                                0.0,
+                                yc,
+                            );
+                            epilogue(yc);
+                        },
+                    )
                 });
         }
     }
@@ -205,48 +217,53 @@ impl Conv2d {
             .zip(self.bpart.par_chunks_mut(o))
             .zip(gx_chunks.par_iter_mut())
             .for_each(|((((((gyc, yc), xc), colc), wp), bp), gxc)| {
-                act.backward(yc, gyc);
-                let m = gyc.len() / o;
-                if has_bias {
-                    bp.fill(0.0);
-                    for row in gyc.chunks_exact(o) {
-                        bp.iter_mut().zip(row).for_each(|(b, g)| *b += g);
-                    }
-                }
-                let a: &[f32] = if pointwise { xc } else { colc };
-                sgemm(
-                    o,
-                    m,
-                    kdim,
-                    MatRef::rm_t(gyc, o),
-                    MatRef::rm(a, kdim),
-                    0.0,
-                    wp,
-                );
-                if let Some(gxc) = gxc {
-                    if pointwise {
+                vectorized(
+                    #[inline(always)]
+                    || {
+                        act.backward(yc, gyc);
+                        let m = gyc.len() / o;
+                        if has_bias {
+                            bp.fill(0.0);
+                            for row in gyc.chunks_exact(o) {
+                                bp.iter_mut().zip(row).for_each(|(b, g)| *b += g);
+                            }
+                        }
+                        let a: &[f32] = if pointwise { xc } else { colc };
                         sgemm(
-                            m,
                             o,
-                            kdim,
-                            MatRef::rm(gyc, o),
-                            MatRef::rm(w, kdim),
-                            0.0,
-                            gxc,
-                        );
-                    } else {
-                        sgemm(
                             m,
-                            o,
                             kdim,
-                            MatRef::rm(gyc, o),
-                            MatRef::rm(w, kdim),
+                            MatRef::rm_t(gyc, o),
+                            MatRef::rm(a, kdim),
                             0.0,
-                            colc,
+                            wp,
                         );
-                        col2im(&g, colc, gxc);
-                    }
-                }
+                        if let Some(gxc) = gxc {
+                            if pointwise {
+                                sgemm(
+                                    m,
+                                    o,
+                                    kdim,
+                                    MatRef::rm(gyc, o),
+                                    MatRef::rm(w, kdim),
+                                    0.0,
+                                    gxc,
+                                );
+                            } else {
+                                sgemm(
+                                    m,
+                                    o,
+                                    kdim,
+                                    MatRef::rm(gyc, o),
+                                    MatRef::rm(w, kdim),
+                                    0.0,
+                                    colc,
+                                );
+                                col2im(&g, colc, gxc);
+                            }
+                        }
+                    },
+                )
             });
         reduce_partials(&self.wpart, o * kdim, nch, &mut self.weight.grad);
         if let Some(b) = &mut self.bias {

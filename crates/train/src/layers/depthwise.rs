@@ -5,6 +5,8 @@
 
 use rayon::prelude::*;
 
+use crate::simd::vectorized;
+
 use super::{glorot, Activation, Geom, Padding};
 use crate::error::{TrainError, TrainResult};
 use crate::par::{chunk_size, num_chunks, reduce_partials};
@@ -109,31 +111,36 @@ impl DepthwiseConv2d {
             .par_chunks_mut(cs * out_len)
             .zip(x.data.par_chunks(cs * in_len))
             .for_each(|(yc, xc)| {
-                for (ys, xs) in yc.chunks_exact_mut(out_len).zip(xc.chunks_exact(in_len)) {
-                    for oy in 0..g.oh {
-                        let (h0, h1) = g.kh_range(oy);
-                        for ox in 0..g.ow {
-                            let (k0, k1) = g.kw_range(ox);
-                            let out = &mut ys[(oy * g.ow + ox) * c..][..c];
-                            match bias {
-                                Some(b) => out.copy_from_slice(b),
-                                None => out.fill(0.0),
-                            }
-                            for ky in h0..h1 {
-                                let iy = oy * g.sh + ky - g.pt;
-                                for kx in k0..k1 {
-                                    let ix = ox * g.sw + kx - g.pl;
-                                    let xin = &xs[(iy * g.w + ix) * c..][..c];
-                                    let wk = &w[(ky * g.kw + kx) * c..][..c];
-                                    for ((o, &a), &b) in out.iter_mut().zip(xin).zip(wk) {
-                                        *o += a * b;
+                vectorized(
+                    #[inline(always)]
+                    || {
+                        for (ys, xs) in yc.chunks_exact_mut(out_len).zip(xc.chunks_exact(in_len)) {
+                            for oy in 0..g.oh {
+                                let (h0, h1) = g.kh_range(oy);
+                                for ox in 0..g.ow {
+                                    let (k0, k1) = g.kw_range(ox);
+                                    let out = &mut ys[(oy * g.ow + ox) * c..][..c];
+                                    match bias {
+                                        Some(b) => out.copy_from_slice(b),
+                                        None => out.fill(0.0),
                                     }
+                                    for ky in h0..h1 {
+                                        let iy = oy * g.sh + ky - g.pt;
+                                        for kx in k0..k1 {
+                                            let ix = ox * g.sw + kx - g.pl;
+                                            let xin = &xs[(iy * g.w + ix) * c..][..c];
+                                            let wk = &w[(ky * g.kw + kx) * c..][..c];
+                                            for ((o, &a), &b) in out.iter_mut().zip(xin).zip(wk) {
+                                                *o += a * b;
+                                            }
+                                        }
+                                    }
+                                    act.apply(out);
                                 }
                             }
-                            act.apply(out);
                         }
-                    }
-                }
+                    },
+                )
             });
     }
 
@@ -167,51 +174,56 @@ impl DepthwiseConv2d {
             .zip(self.bpart.par_chunks_mut(c))
             .zip(gx_chunks.par_iter_mut())
             .for_each(|(((((gyc, yc), xc), wp), bp), gxc)| {
-                act.backward(yc, gyc);
-                wp.fill(0.0);
-                bp.fill(0.0);
-                if has_bias {
-                    for row in gyc.chunks_exact(c) {
-                        bp.iter_mut().zip(row).for_each(|(b, g)| *b += g);
-                    }
-                }
-                let mut gxc = gxc.as_deref_mut();
-                if let Some(gxc) = gxc.as_deref_mut() {
-                    gxc.fill(0.0);
-                }
-                for (s, (gys, xs)) in gyc
-                    .chunks_exact(out_len)
-                    .zip(xc.chunks_exact(in_len))
-                    .enumerate()
-                {
-                    for oy in 0..g.oh {
-                        let (h0, h1) = g.kh_range(oy);
-                        for ox in 0..g.ow {
-                            let (k0, k1) = g.kw_range(ox);
-                            let go = &gys[(oy * g.ow + ox) * c..][..c];
-                            for ky in h0..h1 {
-                                let iy = oy * g.sh + ky - g.pt;
-                                for kx in k0..k1 {
-                                    let ix = ox * g.sw + kx - g.pl;
-                                    let at = (iy * g.w + ix) * c;
-                                    let xin = &xs[at..][..c];
-                                    let wo = (ky * g.kw + kx) * c;
-                                    let wg = &mut wp[wo..][..c];
-                                    for ((d, &a), &b) in wg.iter_mut().zip(xin).zip(go) {
-                                        *d += a * b;
-                                    }
-                                    if let Some(gxc) = gxc.as_deref_mut() {
-                                        let gi = &mut gxc[s * in_len + at..][..c];
-                                        let wk = &w[wo..][..c];
-                                        for ((d, &a), &b) in gi.iter_mut().zip(wk).zip(go) {
-                                            *d += a * b;
+                vectorized(
+                    #[inline(always)]
+                    || {
+                        act.backward(yc, gyc);
+                        wp.fill(0.0);
+                        bp.fill(0.0);
+                        if has_bias {
+                            for row in gyc.chunks_exact(c) {
+                                bp.iter_mut().zip(row).for_each(|(b, g)| *b += g);
+                            }
+                        }
+                        let mut gxc = gxc.as_deref_mut();
+                        if let Some(gxc) = gxc.as_deref_mut() {
+                            gxc.fill(0.0);
+                        }
+                        for (s, (gys, xs)) in gyc
+                            .chunks_exact(out_len)
+                            .zip(xc.chunks_exact(in_len))
+                            .enumerate()
+                        {
+                            for oy in 0..g.oh {
+                                let (h0, h1) = g.kh_range(oy);
+                                for ox in 0..g.ow {
+                                    let (k0, k1) = g.kw_range(ox);
+                                    let go = &gys[(oy * g.ow + ox) * c..][..c];
+                                    for ky in h0..h1 {
+                                        let iy = oy * g.sh + ky - g.pt;
+                                        for kx in k0..k1 {
+                                            let ix = ox * g.sw + kx - g.pl;
+                                            let at = (iy * g.w + ix) * c;
+                                            let xin = &xs[at..][..c];
+                                            let wo = (ky * g.kw + kx) * c;
+                                            let wg = &mut wp[wo..][..c];
+                                            for ((d, &a), &b) in wg.iter_mut().zip(xin).zip(go) {
+                                                *d += a * b;
+                                            }
+                                            if let Some(gxc) = gxc.as_deref_mut() {
+                                                let gi = &mut gxc[s * in_len + at..][..c];
+                                                let wk = &w[wo..][..c];
+                                                for ((d, &a), &b) in gi.iter_mut().zip(wk).zip(go) {
+                                                    *d += a * b;
+                                                }
+                                            }
                                         }
                                     }
                                 }
                             }
                         }
-                    }
-                }
+                    },
+                )
             });
         reduce_partials(&self.wpart, wlen, nch, &mut self.weight.grad);
         if let Some(b) = &mut self.bias {

@@ -4,6 +4,8 @@
 
 use rayon::prelude::*;
 
+use crate::simd::vectorized;
+
 use super::{Geom, Padding};
 use crate::error::{TrainError, TrainResult};
 use crate::par::chunk_size;
@@ -70,26 +72,31 @@ impl AvgPool {
             .par_chunks_mut(cs * ol)
             .zip(x.data.par_chunks(cs * il))
             .for_each(|(yc, xc)| {
-                for (ys, xs) in yc.chunks_exact_mut(ol).zip(xc.chunks_exact(il)) {
-                    for oy in 0..g.oh {
-                        let (h0, h1) = g.kh_range(oy);
-                        for ox in 0..g.ow {
-                            let (k0, k1) = g.kw_range(ox);
-                            let out = &mut ys[(oy * g.ow + ox) * c..][..c];
-                            out.fill(0.0);
-                            for ky in h0..h1 {
-                                let iy = oy * g.sh + ky - g.pt;
-                                for kx in k0..k1 {
-                                    let ix = ox * g.sw + kx - g.pl;
-                                    let xin = &xs[(iy * g.w + ix) * c..][..c];
-                                    out.iter_mut().zip(xin).for_each(|(o, v)| *o += v);
+                vectorized(
+                    #[inline(always)]
+                    || {
+                        for (ys, xs) in yc.chunks_exact_mut(ol).zip(xc.chunks_exact(il)) {
+                            for oy in 0..g.oh {
+                                let (h0, h1) = g.kh_range(oy);
+                                for ox in 0..g.ow {
+                                    let (k0, k1) = g.kw_range(ox);
+                                    let out = &mut ys[(oy * g.ow + ox) * c..][..c];
+                                    out.fill(0.0);
+                                    for ky in h0..h1 {
+                                        let iy = oy * g.sh + ky - g.pt;
+                                        for kx in k0..k1 {
+                                            let ix = ox * g.sw + kx - g.pl;
+                                            let xin = &xs[(iy * g.w + ix) * c..][..c];
+                                            out.iter_mut().zip(xin).for_each(|(o, v)| *o += v);
+                                        }
+                                    }
+                                    let cnt = ((h1 - h0) * (k1 - k0)).max(1) as f32;
+                                    out.iter_mut().for_each(|o| *o /= cnt);
                                 }
                             }
-                            let cnt = ((h1 - h0) * (k1 - k0)).max(1) as f32;
-                            out.iter_mut().for_each(|o| *o /= cnt);
                         }
-                    }
-                }
+                    },
+                )
             });
     }
 
@@ -106,25 +113,30 @@ impl AvgPool {
             .par_chunks_mut(cs * il)
             .zip(gy.data.par_chunks(cs * ol))
             .for_each(|(gxc, gc)| {
-                gxc.fill(0.0);
-                for (gxs, gs) in gxc.chunks_exact_mut(il).zip(gc.chunks_exact(ol)) {
-                    for oy in 0..g.oh {
-                        let (h0, h1) = g.kh_range(oy);
-                        for ox in 0..g.ow {
-                            let (k0, k1) = g.kw_range(ox);
-                            let go = &gs[(oy * g.ow + ox) * c..][..c];
-                            let inv = 1.0 / ((h1 - h0) * (k1 - k0)).max(1) as f32;
-                            for ky in h0..h1 {
-                                let iy = oy * g.sh + ky - g.pt;
-                                for kx in k0..k1 {
-                                    let ix = ox * g.sw + kx - g.pl;
-                                    let gi = &mut gxs[(iy * g.w + ix) * c..][..c];
-                                    gi.iter_mut().zip(go).for_each(|(d, v)| *d += v * inv);
+                vectorized(
+                    #[inline(always)]
+                    || {
+                        gxc.fill(0.0);
+                        for (gxs, gs) in gxc.chunks_exact_mut(il).zip(gc.chunks_exact(ol)) {
+                            for oy in 0..g.oh {
+                                let (h0, h1) = g.kh_range(oy);
+                                for ox in 0..g.ow {
+                                    let (k0, k1) = g.kw_range(ox);
+                                    let go = &gs[(oy * g.ow + ox) * c..][..c];
+                                    let inv = 1.0 / ((h1 - h0) * (k1 - k0)).max(1) as f32;
+                                    for ky in h0..h1 {
+                                        let iy = oy * g.sh + ky - g.pt;
+                                        for kx in k0..k1 {
+                                            let ix = ox * g.sw + kx - g.pl;
+                                            let gi = &mut gxs[(iy * g.w + ix) * c..][..c];
+                                            gi.iter_mut().zip(go).for_each(|(d, v)| *d += v * inv);
+                                        }
+                                    }
                                 }
                             }
                         }
-                    }
-                }
+                    },
+                )
             });
     }
 }
@@ -162,38 +174,46 @@ impl MaxPool {
             .zip(self.argmax.par_chunks_mut(cs * ol))
             .zip(x.data.par_chunks(cs * il))
             .for_each(|((yc, ac), xc)| {
-                for ((ys, as_), xs) in yc
-                    .chunks_exact_mut(ol)
-                    .zip(ac.chunks_exact_mut(ol))
-                    .zip(xc.chunks_exact(il))
-                {
-                    for oy in 0..g.oh {
-                        let (h0, h1) = g.kh_range(oy);
-                        for ox in 0..g.ow {
-                            let (k0, k1) = g.kw_range(ox);
-                            let at = (oy * g.ow + ox) * c;
-                            let out = &mut ys[at..][..c];
-                            let arg = &mut as_[at..][..c];
-                            out.fill(f32::NEG_INFINITY);
-                            for ky in h0..h1 {
-                                let iy = oy * g.sh + ky - g.pt;
-                                for kx in k0..k1 {
-                                    let ix = ox * g.sw + kx - g.pl;
-                                    let base = (iy * g.w + ix) * c;
-                                    let xin = &xs[base..][..c];
-                                    for (ch, ((o, a), &v)) in
-                                        out.iter_mut().zip(arg.iter_mut()).zip(xin).enumerate()
-                                    {
-                                        if v > *o {
-                                            *o = v;
-                                            *a = (base + ch) as u32;
+                vectorized(
+                    #[inline(always)]
+                    || {
+                        for ((ys, as_), xs) in yc
+                            .chunks_exact_mut(ol)
+                            .zip(ac.chunks_exact_mut(ol))
+                            .zip(xc.chunks_exact(il))
+                        {
+                            for oy in 0..g.oh {
+                                let (h0, h1) = g.kh_range(oy);
+                                for ox in 0..g.ow {
+                                    let (k0, k1) = g.kw_range(ox);
+                                    let at = (oy * g.ow + ox) * c;
+                                    let out = &mut ys[at..][..c];
+                                    let arg = &mut as_[at..][..c];
+                                    out.fill(f32::NEG_INFINITY);
+                                    for ky in h0..h1 {
+                                        let iy = oy * g.sh + ky - g.pt;
+                                        for kx in k0..k1 {
+                                            let ix = ox * g.sw + kx - g.pl;
+                                            let base = (iy * g.w + ix) * c;
+                                            let xin = &xs[base..][..c];
+                                            for (ch, ((o, a), &v)) in out
+                                                .iter_mut()
+                                                .zip(arg.iter_mut())
+                                                .zip(xin)
+                                                .enumerate()
+                                            {
+                                                if v > *o {
+                                                    *o = v;
+                                                    *a = (base + ch) as u32;
+                                                }
+                                            }
                                         }
                                     }
                                 }
                             }
                         }
-                    }
-                }
+                    },
+                )
             });
     }
 
@@ -211,16 +231,21 @@ impl MaxPool {
             .zip(gy.data.par_chunks(cs * ol))
             .zip(self.argmax.par_chunks(cs * ol))
             .for_each(|((gxc, gc), ac)| {
-                gxc.fill(0.0);
-                for ((gxs, gs), as_) in gxc
-                    .chunks_exact_mut(il)
-                    .zip(gc.chunks_exact(ol))
-                    .zip(ac.chunks_exact(ol))
-                {
-                    for (&gv, &a) in gs.iter().zip(as_) {
-                        gxs[a as usize] += gv;
-                    }
-                }
+                vectorized(
+                    #[inline(always)]
+                    || {
+                        gxc.fill(0.0);
+                        for ((gxs, gs), as_) in gxc
+                            .chunks_exact_mut(il)
+                            .zip(gc.chunks_exact(ol))
+                            .zip(ac.chunks_exact(ol))
+                        {
+                            for (&gv, &a) in gs.iter().zip(as_) {
+                                gxs[a as usize] += gv;
+                            }
+                        }
+                    },
+                )
             });
     }
 }
@@ -253,11 +278,16 @@ impl GlobalAvgPool {
             .par_chunks_mut(c)
             .zip(x.data.par_chunks(hw * c))
             .for_each(|(o, xs)| {
-                o.fill(0.0);
-                for row in xs.chunks_exact(c) {
-                    o.iter_mut().zip(row).for_each(|(a, v)| *a += v);
-                }
-                o.iter_mut().for_each(|a| *a *= inv);
+                vectorized(
+                    #[inline(always)]
+                    || {
+                        o.fill(0.0);
+                        for row in xs.chunks_exact(c) {
+                            o.iter_mut().zip(row).for_each(|(a, v)| *a += v);
+                        }
+                        o.iter_mut().for_each(|a| *a *= inv);
+                    },
+                )
             });
     }
 
@@ -272,9 +302,14 @@ impl GlobalAvgPool {
             .par_chunks_mut(self.hw * c)
             .zip(gy.data.par_chunks(c))
             .for_each(|(gs, g)| {
-                for row in gs.chunks_exact_mut(c) {
-                    row.iter_mut().zip(g).for_each(|(d, v)| *d = v * inv);
-                }
+                vectorized(
+                    #[inline(always)]
+                    || {
+                        for row in gs.chunks_exact_mut(c) {
+                            row.iter_mut().zip(g).for_each(|(d, v)| *d = v * inv);
+                        }
+                    },
+                )
             });
     }
 }
