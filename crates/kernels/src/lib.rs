@@ -18,6 +18,7 @@ pub mod fixedpoint;
 pub mod fully_connected;
 pub mod gemmlowp;
 pub mod movement;
+pub mod packed;
 pub mod padding;
 pub mod pooling;
 pub mod quantize;

@@ -10,6 +10,7 @@
 
 pub mod add_params;
 pub mod conv2d_f32;
+pub mod conv2d_s4;
 pub mod conv2d_s8;
 pub mod conv2d_s8_1x1;
 pub mod conv2d_s8_add;

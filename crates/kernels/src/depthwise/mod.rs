@@ -8,6 +8,7 @@
 //! byte-equal to the reference loops.
 
 pub mod depthwise_conv2d_f32;
+pub mod depthwise_conv2d_s4;
 pub mod depthwise_conv2d_s8;
 pub mod depthwise_conv2d_s8_fast;
 

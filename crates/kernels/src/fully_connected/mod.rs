@@ -7,6 +7,7 @@
 //! input is flattened by the caller, as TFLM does); the output is `batches × O`.
 
 pub mod fully_connected_f32;
+pub mod fully_connected_s4;
 pub mod fully_connected_s8;
 
 pub use fully_connected_f32::{
