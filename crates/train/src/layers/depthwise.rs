@@ -114,6 +114,14 @@ impl DepthwiseConv2d {
                 vectorized(
                     #[inline(always)]
                     || {
+                        if g.sh == 1 && g.sw == 1 {
+                            for (ys, xs) in
+                                yc.chunks_exact_mut(out_len).zip(xc.chunks_exact(in_len))
+                            {
+                                forward_s1(&g, ys, xs, w, bias, act);
+                            }
+                            return;
+                        }
                         for (ys, xs) in yc.chunks_exact_mut(out_len).zip(xc.chunks_exact(in_len)) {
                             for oy in 0..g.oh {
                                 let (h0, h1) = g.kh_range(oy);
@@ -189,6 +197,19 @@ impl DepthwiseConv2d {
                         if let Some(gxc) = gxc.as_deref_mut() {
                             gxc.fill(0.0);
                         }
+                        if g.sh == 1 && g.sw == 1 {
+                            for (s, (gys, xs)) in gyc
+                                .chunks_exact(out_len)
+                                .zip(xc.chunks_exact(in_len))
+                                .enumerate()
+                            {
+                                let gxs = gxc
+                                    .as_deref_mut()
+                                    .map(|t| &mut t[s * in_len..(s + 1) * in_len]);
+                                backward_s1(&g, gys, xs, w, wp, gxs);
+                            }
+                            return;
+                        }
                         for (s, (gys, xs)) in gyc
                             .chunks_exact(out_len)
                             .zip(xc.chunks_exact(in_len))
@@ -228,6 +249,107 @@ impl DepthwiseConv2d {
         reduce_partials(&self.wpart, wlen, nch, &mut self.weight.grad);
         if let Some(b) = &mut self.bias {
             reduce_partials(&self.bpart, c, nch, &mut b.grad);
+        }
+    }
+}
+
+/// Columns `[ox0, ox1)` of an output row that tap column `kx` reads inside the input (stride 1).
+#[inline(always)]
+fn ox_span(g: &Geom, kx: usize) -> (usize, usize) {
+    let ox0 = g.pl.saturating_sub(kx);
+    let ox1 = (g.w + g.pl).saturating_sub(kx).min(g.ow);
+    (ox0, ox1.max(ox0))
+}
+
+/// Stride-1 forward for one sample: each tap sweeps a whole output row, so the inner loop runs
+/// over `row_len × C` contiguous values instead of `C`. Per output element the taps are still
+/// summed in (ky, kx) order, exactly like the general path.
+#[inline(always)]
+fn forward_s1(
+    g: &Geom,
+    ys: &mut [f32],
+    xs: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    act: Activation,
+) {
+    let c = g.c;
+    for oy in 0..g.oh {
+        let orow = &mut ys[oy * g.ow * c..(oy + 1) * g.ow * c];
+        for px in orow.chunks_exact_mut(c) {
+            match bias {
+                Some(b) => px.copy_from_slice(b),
+                None => px.fill(0.0),
+            }
+        }
+        let (h0, h1) = g.kh_range(oy);
+        for ky in h0..h1 {
+            let iy = oy + ky - g.pt;
+            for kx in 0..g.kw {
+                let (ox0, ox1) = ox_span(g, kx);
+                if ox0 >= ox1 {
+                    continue;
+                }
+                let len = (ox1 - ox0) * c;
+                let ix0 = ox0 + kx - g.pl;
+                let dst = &mut orow[ox0 * c..ox0 * c + len];
+                let src = &xs[(iy * g.w + ix0) * c..][..len];
+                let wk = &w[(ky * g.kw + kx) * c..][..c];
+                for (d, s) in dst.chunks_exact_mut(c).zip(src.chunks_exact(c)) {
+                    for ((d, &s), &wv) in d.iter_mut().zip(s).zip(wk) {
+                        *d += s * wv;
+                    }
+                }
+            }
+        }
+        act.apply(orow);
+    }
+}
+
+/// Stride-1 backward for one sample (row sweeps as in [`forward_s1`]); accumulates the weight
+/// gradient into `wp` and, when asked, the input gradient into `gxs` (zeroed by the caller).
+#[inline(always)]
+fn backward_s1(
+    g: &Geom,
+    gys: &[f32],
+    xs: &[f32],
+    w: &[f32],
+    wp: &mut [f32],
+    mut gxs: Option<&mut [f32]>,
+) {
+    let c = g.c;
+    for oy in 0..g.oh {
+        let grow = &gys[oy * g.ow * c..(oy + 1) * g.ow * c];
+        let (h0, h1) = g.kh_range(oy);
+        for ky in h0..h1 {
+            let iy = oy + ky - g.pt;
+            for kx in 0..g.kw {
+                let (ox0, ox1) = ox_span(g, kx);
+                if ox0 >= ox1 {
+                    continue;
+                }
+                let len = (ox1 - ox0) * c;
+                let ix0 = ox0 + kx - g.pl;
+                let go = &grow[ox0 * c..ox0 * c + len];
+                let at = (iy * g.w + ix0) * c;
+                let src = &xs[at..][..len];
+                let wo = (ky * g.kw + kx) * c;
+                let wg = &mut wp[wo..wo + c];
+                for (gp, xp) in go.chunks_exact(c).zip(src.chunks_exact(c)) {
+                    for ((d, &a), &b) in wg.iter_mut().zip(xp).zip(gp) {
+                        *d += a * b;
+                    }
+                }
+                if let Some(gx) = gxs.as_deref_mut() {
+                    let wk = &w[wo..wo + c];
+                    let gi = &mut gx[at..at + len];
+                    for (gip, gp) in gi.chunks_exact_mut(c).zip(go.chunks_exact(c)) {
+                        for ((d, &a), &b) in gip.iter_mut().zip(wk).zip(gp) {
+                            *d += a * b;
+                        }
+                    }
+                }
+            }
         }
     }
 }
