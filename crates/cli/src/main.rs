@@ -29,6 +29,12 @@ enum Command {
     Run(cmd::run::Args),
     /// Median host latency per inference.
     Bench(cmd::bench::Args),
+    /// Train a float model from a TOML recipe, checkpoint every epoch, export model.tflite.
+    Train(cmd::train::Args),
+    /// Accuracy of a float or int8 .tflite model on a dataset, in the host runtime.
+    Eval(cmd::eval::Args),
+    /// Train → export → eval → inspect on the bundled data, with a summary table.
+    Pipeline(cmd::pipeline::Args),
 }
 
 fn main() -> ExitCode {
@@ -37,6 +43,9 @@ fn main() -> ExitCode {
         Command::Inspect(a) => cmd::inspect::run(a),
         Command::Run(a) => cmd::run::run(a),
         Command::Bench(a) => cmd::bench::run(a),
+        Command::Train(a) => cmd::train::run(a),
+        Command::Eval(a) => cmd::eval::run(a),
+        Command::Pipeline(a) => cmd::pipeline::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

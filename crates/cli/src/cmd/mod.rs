@@ -6,8 +6,11 @@ use anyhow::Context;
 use tinyforge_graph::Graph;
 
 pub mod bench;
+pub mod eval;
 pub mod inspect;
+pub mod pipeline;
 pub mod run;
+pub mod train;
 
 /// Reads a `.tflite` file into the IR; the error names the file and the fault.
 pub fn load_model(path: &Path) -> anyhow::Result<Graph> {
