@@ -29,6 +29,10 @@ enum Command {
     Run(cmd::run::Args),
     /// Median host latency per inference.
     Bench(cmd::bench::Args),
+    /// Generate an Arduino library, a C library or a no_std Rust crate for a device.
+    Deploy(cmd::deploy::Args),
+    /// Build a deployed C library for an emulated Cortex-M4F, run it on QEMU and measure it.
+    McuRun(cmd::mcu_run::Args),
     /// Train a float model from a TOML recipe, checkpoint every epoch, export model.tflite.
     Train(cmd::train::Args),
     /// Accuracy of a float or int8 .tflite model on a dataset, in the host runtime.
@@ -43,6 +47,8 @@ fn main() -> ExitCode {
         Command::Inspect(a) => cmd::inspect::run(a),
         Command::Run(a) => cmd::run::run(a),
         Command::Bench(a) => cmd::bench::run(a),
+        Command::Deploy(a) => cmd::deploy::run(a),
+        Command::McuRun(a) => cmd::mcu_run::run(a),
         Command::Train(a) => cmd::train::run(a),
         Command::Eval(a) => cmd::eval::run(a),
         Command::Pipeline(a) => cmd::pipeline::run(a),

@@ -6,8 +6,10 @@ use anyhow::Context;
 use tinyforge_graph::Graph;
 
 pub mod bench;
+pub mod deploy;
 pub mod eval;
 pub mod inspect;
+pub mod mcu_run;
 pub mod pipeline;
 pub mod run;
 pub mod train;

@@ -1,0 +1,230 @@
+//! `tinyforge deploy`: generate code for a model — an Arduino library, a C99 library or a
+//! `no_std` Rust crate — after checking that the plan fits the target device.
+//!
+//! The output directory records where it came from, so `tinyforge mcu-run` can compare the
+//! device run against the host runtime without being told the model again:
+//! - `model.tflite`: a copy of the deployed model;
+//! - `tinyforge-deploy.json`: format, target, arena bytes and the emitted layers (op, MACs),
+//!   which `mcu-run` pairs with per-layer instruction counts.
+//!
+//! The library work lives in `tinyforge-deploy` ([`tinyforge_deploy::deploy`]); this module
+//! only resolves the device, runs the fit check and writes the manifest.
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use serde_json::json;
+use tinyforge_deploy::pipeline::plan_options;
+use tinyforge_deploy::{CodeTarget, Deployment, Emitted};
+use tinyforge_graph::fit::{fit, FitOptions};
+use tinyforge_graph::{plan, Device};
+
+/// File name of the deploy manifest inside the output directory.
+pub const MANIFEST: &str = "tinyforge-deploy.json";
+/// File name of the copied model inside the output directory.
+pub const MODEL_COPY: &str = "model.tflite";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Arduino library: library.properties, src/, an example sketch.
+    Arduino,
+    /// Portable C99 library (tf_model.c/.h, tf_kernels.c/.h).
+    C,
+    /// `no_std` Rust crate on tinyforge-kernels.
+    Rust,
+}
+
+impl Format {
+    fn name(self) -> &'static str {
+        match self {
+            Format::Arduino => "arduino",
+            Format::C => "c",
+            Format::Rust => "rust",
+        }
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The int8 model (.tflite).
+    pub model: PathBuf,
+    /// Target device: a built-in name (nano33ble, …) or a profile TOML file.
+    #[arg(long, default_value = "nano33ble")]
+    pub target: String,
+    /// What to generate.
+    #[arg(long, value_enum, default_value = "arduino")]
+    pub format: Format,
+    /// Output directory (created; existing generated files are overwritten).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Path of the tinyforge-kernels crate the Rust crate depends on (rust format only;
+    /// default: the kernels crate of this source tree).
+    #[arg(long)]
+    pub kernels: Option<PathBuf>,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// What [`deploy_model`] produced.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub out: PathBuf,
+    /// Directory holding `tf_model.c` (C and Arduino formats).
+    pub c_dir: Option<PathBuf>,
+    pub arena_bytes: usize,
+    pub scratch_bytes: usize,
+    pub const_bytes: usize,
+    pub macs: u64,
+    pub layers: usize,
+    pub flash_estimate: u64,
+    pub device: String,
+}
+
+fn default_kernels() -> Option<PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../kernels");
+    p.join("Cargo.toml")
+        .is_file()
+        .then(|| p.canonicalize().ok())
+        .flatten()
+}
+
+/// Plans `model` for `target`, checks the fit and writes `format` code into `out`.
+pub fn deploy_model(
+    model: &Path,
+    target: &str,
+    format: Format,
+    out: &Path,
+    kernels: Option<&Path>,
+) -> anyhow::Result<Outcome> {
+    let graph = super::load_model(model)?;
+    let shown = model.display();
+    let device = Device::lookup(target).with_context(|| format!("--target {target}"))?;
+    let code_target = match format {
+        Format::Arduino => CodeTarget::Arduino,
+        Format::C => CodeTarget::C,
+        Format::Rust => {
+            let kernels = match kernels {
+                Some(k) => k
+                    .canonicalize()
+                    .with_context(|| format!("--kernels {}", k.display()))?,
+                None => default_kernels().context(
+                    "the rust format needs the tinyforge-kernels crate: pass --kernels PATH",
+                )?,
+            };
+            CodeTarget::Rust { kernels }
+        }
+    };
+    let planned = plan(&graph, &plan_options(&code_target))
+        .with_context(|| format!("{shown}: cannot plan the model"))?;
+    let report = fit(&planned, &device, &FitOptions::default());
+    if !report.fits {
+        bail!(
+            "{shown} does not fit {}: {}",
+            device.name,
+            report.problems().join("; ")
+        );
+    }
+    std::fs::create_dir_all(out).with_context(|| format!("{}: cannot create", out.display()))?;
+    let Deployment { plan, emitted } = tinyforge_deploy::deploy(&graph, &code_target, out)
+        .with_context(|| format!("{shown}: cannot generate {} code", format.name()))?;
+    let copy = out.join(MODEL_COPY);
+    // the model may already be the copy (re-deploying a deploy dir)
+    if model.canonicalize().ok() != copy.canonicalize().ok() {
+        std::fs::copy(model, &copy)
+            .with_context(|| format!("{}: cannot copy to {}", shown, copy.display()))?;
+    }
+    let (c_dir, scratch, consts, layers) = match &emitted {
+        Emitted::C(c) => (
+            Some(c.dir.clone()),
+            c.scratch_bytes,
+            c.const_bytes,
+            c.layers
+                .iter()
+                .map(|l| json!({"node": l.node, "op": l.op, "macs": l.macs}))
+                .collect::<Vec<_>>(),
+        ),
+        Emitted::Rust(_) => (None, 0, 0, Vec::new()),
+    };
+    let macs = match &emitted {
+        Emitted::C(c) => c.macs(),
+        Emitted::Rust(_) => tinyforge_graph::graph_cost(&plan.graph).macs,
+    };
+    let manifest = json!({
+        "model": MODEL_COPY,
+        "source": model.display().to_string(),
+        "format": format.name(),
+        "target": device.name,
+        "c_dir": c_dir.as_ref().and_then(|d| d.strip_prefix(out).ok()).map(|d| d.display().to_string()),
+        "arena_bytes": plan.arena_bytes,
+        "scratch_bytes": scratch,
+        "const_bytes": consts,
+        "macs": macs,
+        "layers": layers,
+    });
+    let mpath = out.join(MANIFEST);
+    std::fs::write(&mpath, format!("{manifest:#}\n"))
+        .with_context(|| format!("{}: cannot write", mpath.display()))?;
+    Ok(Outcome {
+        out: out.to_path_buf(),
+        c_dir,
+        arena_bytes: plan.arena_bytes,
+        scratch_bytes: scratch,
+        const_bytes: consts,
+        macs,
+        layers: layers.len(),
+        flash_estimate: report.flash.used,
+        device: device.name,
+    })
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let o = deploy_model(
+        &args.model,
+        &args.target,
+        args.format,
+        &args.out,
+        args.kernels.as_deref(),
+    )?;
+    if args.json {
+        println!(
+            "{}",
+            json!({
+                "out": o.out.display().to_string(),
+                "format": args.format.name(),
+                "target": o.device,
+                "arena_bytes": o.arena_bytes,
+                "scratch_bytes": o.scratch_bytes,
+                "const_bytes": o.const_bytes,
+                "macs": o.macs,
+                "flash_estimate_bytes": o.flash_estimate,
+            })
+        );
+        return Ok(());
+    }
+    println!(
+        "{}: {} code for {} in {}",
+        args.model.display(),
+        args.format.name(),
+        o.device,
+        o.out.display()
+    );
+    println!(
+        "  arena {} B + scratch {} B static RAM; {} B constants in flash; {} MACs{}",
+        o.arena_bytes,
+        o.scratch_bytes,
+        o.const_bytes,
+        o.macs,
+        if o.layers > 0 {
+            format!(" in {} layers", o.layers)
+        } else {
+            String::new()
+        }
+    );
+    if o.c_dir.is_some() {
+        println!(
+            "  measure it on the emulated Cortex-M4: tinyforge mcu-run {} --input IN.bin --output OUT.bin",
+            o.out.display()
+        );
+    }
+    Ok(())
+}
