@@ -1,0 +1,116 @@
+//! Quantization: float IR graph → int8 graph (int8, or packed int4 weights with int8
+//! activations) that TFLite Micro and `tinyforge-runtime` execute bit-identically.
+//!
+//! [`ptq`] is post-training quantization: [`calibrate::collect`] runs the float graph on the
+//! calibration samples and records a histogram of every activation tensor; a [`Calibration`]
+//! method turns each histogram into a range; [`convert::convert`] applies the TFLite converter's
+//! conventions (see that module). Without a method given, every method is tried and the one
+//! whose model agrees best with the float model on a held-out batch wins (argmax agreement,
+//! then output MSE).
+//!
+//! ```
+//! use tinyforge_compress::quantize::{eval, ptq, PtqOptions};
+//! use tinyforge_graph::DType;
+//!
+//! let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/models/hello_world_float.tflite");
+//! let float = tinyforge_tflite::read_file(path).unwrap();
+//! // hello_world learns sin(x) on [0, 2π].
+//! let samples: Vec<[f32; 1]> = (0..64).map(|i| [i as f32 * 0.1]).collect();
+//! let refs: Vec<&[f32]> = samples.iter().map(|s| s.as_slice()).collect();
+//! let q = ptq(&float, &refs, &refs, &PtqOptions::default()).unwrap();
+//! assert_eq!(q.graph.tensors[q.graph.inputs[0]].dtype, DType::I8);
+//! let a = eval::agreement(&float, &q.graph, &refs).unwrap();
+//! assert!(a.rel_error < 0.05, "{a:?}");
+//! ```
+pub mod calibrate;
+pub mod convert;
+pub mod eval;
+pub mod packed;
+
+use tinyforge_graph::Graph;
+
+pub use calibrate::{Calibration, Stats};
+pub use convert::ConvertOptions;
+pub use eval::{Agreement, LayerError};
+
+use crate::error::{CompressError, CompressResult};
+
+/// The percentile the automatic choice tries.
+pub const DEFAULT_PERCENTILE: f32 = 99.99;
+
+/// Options of [`ptq`].
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PtqOptions {
+    /// The range method; `None` tries min/max, percentile and MSE and keeps the best.
+    pub calibration: Option<Calibration>,
+    pub convert: ConvertOptions,
+}
+
+/// A quantized model and how it was chosen.
+#[derive(Debug, Clone)]
+pub struct PtqResult {
+    pub graph: Graph,
+    /// The method used.
+    pub calibration: Calibration,
+    /// Every method tried with its held-out agreement (one entry when the method was given).
+    pub candidates: Vec<(Calibration, Agreement)>,
+    /// The calibration statistics (reusable for other bit widths).
+    pub stats: Stats,
+}
+
+/// Post-training quantization of a float graph. `calibration` samples set the activation
+/// ranges; `heldout` samples judge the methods when none is given (it may be the same set).
+pub fn ptq(
+    float: &Graph,
+    calibration: &[&[f32]],
+    heldout: &[&[f32]],
+    opts: &PtqOptions,
+) -> CompressResult<PtqResult> {
+    let stats = calibrate::collect(float, calibration, calibrate::DEFAULT_BINS)?;
+    ptq_with_stats(float, stats, heldout, opts)
+}
+
+/// [`ptq`] with statistics already collected.
+pub fn ptq_with_stats(
+    float: &Graph,
+    stats: Stats,
+    heldout: &[&[f32]],
+    opts: &PtqOptions,
+) -> CompressResult<PtqResult> {
+    let methods = match opts.calibration {
+        Some(m) => vec![m],
+        None => vec![
+            Calibration::MinMax,
+            Calibration::Percentile(DEFAULT_PERCENTILE),
+            Calibration::Mse,
+        ],
+    };
+    let judge = !heldout.is_empty();
+    let mut best: Option<(Graph, Calibration, Agreement)> = None;
+    let mut candidates = Vec::new();
+    for m in methods {
+        let g = convert::convert(float, &stats.ranges(m), &opts.convert)?;
+        let a = if judge {
+            eval::agreement(float, &g, heldout)?
+        } else {
+            Agreement::default()
+        };
+        candidates.push((m, a));
+        let better = match &best {
+            None => true,
+            Some((_, _, b)) => a.argmax > b.argmax || (a.argmax == b.argmax && a.mse < b.mse),
+        };
+        if better {
+            best = Some((g, m, a));
+        }
+    }
+    let Some((graph, calibration, _)) = best else {
+        return Err(CompressError::Option("no calibration method to try".into()));
+    };
+    Ok(PtqResult {
+        graph,
+        calibration,
+        candidates,
+        stats,
+    })
+}
