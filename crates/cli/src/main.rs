@@ -29,6 +29,8 @@ enum Command {
     Run(cmd::run::Args),
     /// Median host latency per inference.
     Bench(cmd::bench::Args),
+    /// Quantize a float model to int8 (or 4-bit weights) with a before/after summary.
+    Quantize(cmd::quantize::Args),
     /// Generate an Arduino library, a C library or a no_std Rust crate for a device.
     Deploy(cmd::deploy::Args),
     /// Build a deployed C library for an emulated Cortex-M4F, run it on QEMU and measure it.
@@ -47,6 +49,7 @@ fn main() -> ExitCode {
         Command::Inspect(a) => cmd::inspect::run(a),
         Command::Run(a) => cmd::run::run(a),
         Command::Bench(a) => cmd::bench::run(a),
+        Command::Quantize(a) => cmd::quantize::run(a),
         Command::Deploy(a) => cmd::deploy::run(a),
         Command::McuRun(a) => cmd::mcu_run::run(a),
         Command::Train(a) => cmd::train::run(a),

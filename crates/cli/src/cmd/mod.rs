@@ -9,6 +9,7 @@ pub mod bench;
 pub mod deploy;
 pub mod eval;
 pub mod inspect;
+pub mod quantize;
 pub mod mcu_run;
 pub mod pipeline;
 pub mod run;

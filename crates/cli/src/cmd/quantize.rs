@@ -1,0 +1,342 @@
+//! `tinyforge quantize`: post-training quantization of a float `.tflite` model to int8 (or
+//! packed int4 weights), with a before/after summary.
+//!
+//! `--data` is read as `train` reads it (MNIST folder, CSV, image/WAV class folders, or raw
+//! `.bin` sample tensors shaped like the model input). Labelled data is split: the first 80 %
+//! calibrates (up to `--calibration-samples`) and judges the calibration method, the last 20 %
+//! (the test split) measures accuracy before and after. Unlabelled data (raw tensors) both
+//! calibrates and measures agreement with the float model. The quantization itself is
+//! `tinyforge_compress::quantize`; this module only loads, reports and writes.
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use tinyforge_compress::quantize::{self, eval, Calibration, PtqOptions};
+use tinyforge_data::spec::{detect_kind, DataKind, DataSpec};
+use tinyforge_graph::Graph;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Method {
+    /// Try min/max, percentile and MSE; keep the best on a held-out batch.
+    Auto,
+    Minmax,
+    Percentile,
+    Mse,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The float model (.tflite).
+    pub model: PathBuf,
+    /// Calibration / evaluation data (as `train --data` reads it, or a folder of raw `.bin`
+    /// sample tensors).
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Weight bit width.
+    #[arg(long, default_value_t = 8, value_parser = parse_bits)]
+    pub bits: u8,
+    /// TOML file of per-layer weight bits: `default = 8` and `[layers]` entries
+    /// `"<node index | output tensor | weight tensor name>" = 4`.
+    #[arg(long = "per-layer")]
+    pub per_layer: Option<PathBuf>,
+    /// Quantization-aware fine-tuning epochs before conversion.
+    #[arg(long)]
+    pub qat: Option<usize>,
+    /// Activation range method.
+    #[arg(long, value_enum, default_value_t = Method::Auto)]
+    pub calibration: Method,
+    /// Percentile for `--calibration percentile`.
+    #[arg(long, default_value_t = quantize::DEFAULT_PERCENTILE)]
+    pub percentile: f32,
+    /// Most samples used for calibration.
+    #[arg(long, default_value_t = 500)]
+    pub calibration_samples: usize,
+    /// Keep float inputs/outputs (QUANTIZE/DEQUANTIZE at the edges) instead of int8.
+    #[arg(long)]
+    pub float_io: bool,
+    /// Where to write the quantized model.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Print one JSON object instead of the table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn parse_bits(s: &str) -> Result<u8, String> {
+    match s {
+        "8" | "4" | "2" => s.parse().map_err(|e| format!("{e}")),
+        _ => Err(format!("`{s}`: 8, 4 or 2")),
+    }
+}
+
+/// Samples of the data, split for calibration, method choice and testing.
+struct Data {
+    calib: Vec<Vec<f32>>,
+    heldout: Vec<Vec<f32>>,
+    test: Vec<Vec<f32>>,
+    labels: Option<Vec<u32>>,
+}
+
+fn load_data(path: &Path, float: &Graph, max_calib: usize) -> anyhow::Result<Data> {
+    let input = &float.tensors[float.inputs[0]];
+    let want = input.elements();
+    let mut spec = DataSpec::from_path(path);
+    let kind = detect_kind(path).with_context(|| format!("--data {}", path.display()))?;
+    if kind == DataKind::Raw {
+        // One sample is the model input without its batch axis.
+        let shape = match input.shape.as_slice() {
+            [1, rest @ ..] if !rest.is_empty() => rest.to_vec(),
+            s => s.to_vec(),
+        };
+        spec.raw.sample_shape = shape;
+    }
+    let ds =
+        tinyforge_data::spec::load(&spec).with_context(|| format!("--data {}", path.display()))?;
+    if ds.sample_len() != want {
+        bail!(
+            "--data {}: samples have shape {:?} ({} values), the model input `{}` is {} {:?} ({want} values)",
+            path.display(),
+            ds.sample_shape,
+            ds.sample_len(),
+            input.name,
+            input.dtype.name(),
+            input.shape
+        );
+    }
+    let n = ds.len();
+    if n == 0 {
+        bail!("--data {}: no samples", path.display());
+    }
+    let sample = |i: usize| ds.features[i * want..(i + 1) * want].to_vec();
+    let labels = ds.labels().map(|l| l.to_vec());
+    Ok(match labels {
+        Some(labels) if n >= 10 => {
+            let test_start = n - n / 5;
+            let calib_n = max_calib.min(test_start).max(1);
+            let held_end = (calib_n + 500).min(test_start);
+            let heldout = if held_end > calib_n {
+                (calib_n..held_end).map(sample).collect()
+            } else {
+                (0..calib_n).map(sample).collect()
+            };
+            Data {
+                calib: (0..calib_n).map(sample).collect(),
+                heldout,
+                test: (test_start..n).map(sample).collect(),
+                labels: Some(labels[test_start..].to_vec()),
+            }
+        }
+        _ => {
+            let all: Vec<Vec<f32>> = (0..n).map(sample).collect();
+            Data {
+                calib: all.iter().take(max_calib.max(1)).cloned().collect(),
+                heldout: all.clone(),
+                test: all,
+                labels: None,
+            }
+        }
+    })
+}
+
+/// Per-layer bits from a TOML file, resolved to float-graph node indices.
+fn per_layer_bits(path: &Path, g: &Graph) -> anyhow::Result<(Option<u8>, HashMap<usize, u8>)> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct File {
+        default: Option<u8>,
+        #[serde(default)]
+        layers: HashMap<String, u8>,
+    }
+    let text = std::fs::read_to_string(path).with_context(|| format!("{}", path.display()))?;
+    let f: File = toml::from_str(&text).with_context(|| format!("{}", path.display()))?;
+    let mut out = HashMap::new();
+    for (key, bits) in f.layers {
+        if !matches!(bits, 2 | 4 | 8) {
+            bail!("{}: layer `{key}`: {bits} bits (8, 4 or 2)", path.display());
+        }
+        let node = g.nodes.iter().enumerate().find_map(|(n, node)| {
+            let names = node
+                .outputs
+                .iter()
+                .chain(node.inputs.get(1).copied().flatten().iter())
+                .map(|&t| g.tensors[t].name.as_str())
+                .collect::<Vec<_>>();
+            (key == n.to_string() || names.contains(&key.as_str())).then_some(n)
+        });
+        let Some(n) = node else {
+            bail!(
+                "{}: layer `{key}` is neither a node index nor a tensor name of the model",
+                path.display()
+            );
+        };
+        out.insert(n, bits);
+    }
+    Ok((f.default, out))
+}
+
+fn refs(v: &[Vec<f32>]) -> Vec<&[f32]> {
+    v.iter().map(|s| s.as_slice()).collect()
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let float = super::load_model(&args.model)?;
+    let model = args.model.display().to_string();
+    if float.inputs.len() != 1 {
+        bail!(
+            "{model}: {} inputs; quantize handles one-input models",
+            float.inputs.len()
+        );
+    }
+    let data = load_data(&args.data, &float, args.calibration_samples)?;
+    let mut opts = PtqOptions {
+        calibration: match args.calibration {
+            Method::Auto => None,
+            Method::Minmax => Some(Calibration::MinMax),
+            Method::Percentile => Some(Calibration::Percentile(args.percentile)),
+            Method::Mse => Some(Calibration::Mse),
+        },
+        ..Default::default()
+    };
+    opts.convert.default_bits = args.bits;
+    opts.convert.float_io = args.float_io;
+    if let Some(p) = &args.per_layer {
+        let (default, layers) = per_layer_bits(p, &float)?;
+        if let Some(d) = default {
+            opts.convert.default_bits = d;
+        }
+        opts.convert.layer_bits = layers;
+    }
+    if args.qat.is_some() {
+        bail!("--qat: quantization-aware training needs the float model imported into the training engine, which this build does not do yet");
+    }
+    let result = quantize::ptq(&float, &refs(&data.calib), &refs(&data.heldout), &opts)
+        .with_context(|| model.clone())?;
+    let q = &result.graph;
+
+    let test = refs(&data.test);
+    let (acc_before, acc_after) = match &data.labels {
+        Some(l) => (
+            Some(eval::accuracy(&float, &test, l)?),
+            Some(eval::accuracy(q, &test, l)?),
+        ),
+        None => (None, None),
+    };
+    let agree = eval::agreement(&float, q, &test)?;
+    let layer_samples: Vec<&[f32]> = test.iter().take(64).copied().collect();
+    let layers = eval::layer_errors(&float, q, &layer_samples)?;
+    let bytes_before = std::fs::metadata(&args.model)
+        .map(|m| m.len() as usize)
+        .with_context(|| model.clone())?;
+    let out_bytes = tinyforge_tflite::write(q)
+        .with_context(|| format!("{model}: cannot encode the quantized model"))?;
+    std::fs::write(&args.out, &out_bytes)
+        .with_context(|| format!("{}: cannot write", args.out.display()))?;
+    let bytes_after = out_bytes.len();
+
+    if args.json {
+        let layers: Vec<_> = layers
+            .iter()
+            .map(|l| {
+                serde_json::json!({
+                    "node": l.node, "op": l.op, "tensor": l.tensor,
+                    "sqnr_db": if l.sqnr_db.is_finite() { Some(l.sqnr_db) } else { None },
+                    "rel_error": l.rel_error,
+                })
+            })
+            .collect();
+        let candidates: Vec<_> = result
+            .candidates
+            .iter()
+            .map(|(m, a)| serde_json::json!({"method": m.name(), "argmax_agreement": a.argmax, "output_mse": a.mse}))
+            .collect();
+        let j = serde_json::json!({
+            "model": model,
+            "out": args.out.display().to_string(),
+            "bits": opts.convert.default_bits,
+            "calibration": result.calibration.name(),
+            "candidates": candidates,
+            "calibration_samples": data.calib.len(),
+            "test_samples": data.test.len(),
+            "accuracy_before": acc_before,
+            "accuracy_after": acc_after,
+            "argmax_agreement": agree.argmax,
+            "output_rel_error": agree.rel_error,
+            "bytes_before": bytes_before,
+            "bytes_after": bytes_after,
+            "layers": layers,
+        });
+        println!("{j}");
+        return Ok(());
+    }
+    println!(
+        "{model} → {} ({}-bit weights, int8 activations, calibration {} on {} samples)",
+        args.out.display(),
+        opts.convert.default_bits,
+        result.calibration.name(),
+        data.calib.len()
+    );
+    for (m, a) in &result.candidates {
+        if result.candidates.len() > 1 {
+            println!(
+                "  candidate {:<18} held-out argmax agreement {:.4}, output MSE {:.3e}",
+                m.name(),
+                a.argmax,
+                a.mse
+            );
+        }
+    }
+    println!();
+    println!("{:<22} {:>12} {:>12}", "", "float", "quantized");
+    let pct = |a: Option<f64>| a.map_or("-".to_string(), |v| format!("{:.2} %", 100.0 * v));
+    println!(
+        "{:<22} {:>12} {:>12}",
+        "accuracy (test split)",
+        pct(acc_before),
+        pct(acc_after)
+    );
+    println!("{:<22} {:>12} {:>12}", "bytes", bytes_before, bytes_after);
+    println!(
+        "{:<22} {:>12} {:>12}",
+        "size ratio",
+        "1.00",
+        format!("{:.3}", bytes_after as f64 / bytes_before.max(1) as f64)
+    );
+    println!(
+        "argmax agreement with float {:.2} %, output relative error {:.4} ({} samples)",
+        100.0 * agree.argmax,
+        agree.rel_error,
+        data.test.len()
+    );
+    println!();
+    println!(
+        "{:>4}  {:<20} {:<40} {:>9} {:>9}",
+        "node", "op", "output", "SQNR dB", "rel err"
+    );
+    for l in &layers {
+        println!(
+            "{:>4}  {:<20} {:<40} {:>9.1} {:>9.4}",
+            l.node,
+            l.op,
+            truncate(&l.tensor, 40),
+            l.sqnr_db,
+            l.rel_error
+        );
+    }
+    Ok(())
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        let tail: String = s
+            .chars()
+            .rev()
+            .take(n - 1)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        format!("…{tail}")
+    }
+}

@@ -1,0 +1,221 @@
+//! `tinyforge quantize` end to end: foreign float models calibrated from a folder of raw sample
+//! tensors, bad calibration data, and the int8 result running byte-identically in TFLite Micro.
+//!
+//! The TFLM check needs a Python with `tflite_micro`: `$TINYFORGE_PYTHON`, else
+//! `/work/venv-tf/bin/python`, else `.venv/bin/python` in the repo. Without one it prints
+//! `SKIPPED: …` and passes, unless `TINYFORGE_REQUIRE_TOOLS=1`.
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn tinyforge() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_tinyforge"))
+}
+
+/// A folder holding the reference inputs of `model` as raw calibration samples.
+fn calib_dir(model: &str, tmp: &Path) -> PathBuf {
+    let dir = tmp.join(format!("{model}_calib"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let src = root().join("testdata/reference").join(model);
+    for e in std::fs::read_dir(&src).unwrap() {
+        let p = e.unwrap().path();
+        let name = p.file_name().unwrap().to_string_lossy().to_string();
+        if name.ends_with("input0.bin") {
+            std::fs::copy(&p, dir.join(name)).unwrap();
+        }
+    }
+    dir
+}
+
+fn quantize_json(model: &str, tmp: &Path, extra: &[&str]) -> (serde_json::Value, PathBuf) {
+    let data = calib_dir(model, tmp);
+    let out = tmp.join(format!("{model}_int8.tflite"));
+    let o = tinyforge()
+        .arg("quantize")
+        .arg(
+            root()
+                .join("testdata/models")
+                .join(format!("{model}.tflite")),
+        )
+        .arg("--data")
+        .arg(&data)
+        .arg("--out")
+        .arg(&out)
+        .arg("--json")
+        .args(extra)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    (j, out)
+}
+
+#[test]
+fn quantizes_resnet_from_raw_sample_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (j, out) = quantize_json("pretrainedResnet", tmp.path(), &[]);
+    eprintln!("{j}");
+    let before = j["bytes_before"].as_u64().unwrap() as f64;
+    let after = j["bytes_after"].as_u64().unwrap() as f64;
+    assert!(after < 0.3 * before, "{after} of {before}");
+    assert_eq!(std::fs::metadata(&out).unwrap().len() as f64, after);
+    // No labels in a raw folder: accuracies are null, agreement is reported.
+    assert!(j["accuracy_before"].is_null() && j["accuracy_after"].is_null());
+    assert!(j["argmax_agreement"].as_f64().unwrap() >= 0.875, "{j}");
+    assert!(!j["layers"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn ad01_reconstruction_within_ten_percent() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (j, _) = quantize_json("ad01_fp32", tmp.path(), &["--calibration", "minmax"]);
+    assert_eq!(j["calibration"], "minmax");
+    assert!(j["output_rel_error"].as_f64().unwrap() <= 0.10, "{j}");
+}
+
+#[test]
+fn mismatched_calibration_data_is_one_clear_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("bad");
+    std::fs::create_dir_all(&dir).unwrap();
+    // 1000 floats: not a whole number of 32×32×3 samples.
+    std::fs::write(dir.join("odd.bin"), vec![0u8; 4000]).unwrap();
+    let o = tinyforge()
+        .arg("quantize")
+        .arg(root().join("testdata/models/pretrainedResnet.tflite"))
+        .arg("--data")
+        .arg(&dir)
+        .arg("--out")
+        .arg(tmp.path().join("x.tflite"))
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("error:") && err.contains("odd.bin"),
+        "{err}"
+    );
+    assert!(!tmp.path().join("x.tflite").exists());
+}
+
+fn python_with(module: &str) -> Option<PathBuf> {
+    let candidates = match std::env::var_os("TINYFORGE_PYTHON") {
+        Some(p) => vec![PathBuf::from(p)],
+        None => vec![
+            PathBuf::from("/work/venv-tf/bin/python"),
+            root().join(".venv/bin/python"),
+        ],
+    };
+    let found = candidates.into_iter().find(|p| {
+        p.exists()
+            && Command::new(p)
+                .args(["-c", &format!("import {module}")])
+                .output()
+                .is_ok_and(|o| o.status.success())
+    });
+    if found.is_none() {
+        let msg = format!(
+            "no python with `{module}` (set TINYFORGE_PYTHON, or create /work/venv-tf or .venv)"
+        );
+        if std::env::var("TINYFORGE_REQUIRE_TOOLS").as_deref() == Ok("1") {
+            panic!("TINYFORGE_REQUIRE_TOOLS=1 but {msg}");
+        }
+        println!("SKIPPED: {msg}");
+    }
+    found
+}
+
+/// Runs MODEL in TFLite Micro on the raw int8 input file (N samples) and writes the outputs.
+const TFLM_RUN: &str = r#"
+import sys
+import numpy as np
+from tflite_micro.python.tflite_micro import runtime as tflm
+model, inp, out = sys.argv[1:4]
+interp = tflm.Interpreter.from_bytes(open(model, "rb").read(), arena_size=16 << 20)
+d = interp.get_input_details(0)
+shape, dtype = d["shape"], d["dtype"]
+x = np.fromfile(inp, dtype=dtype).reshape((-1,) + tuple(shape))
+outs = []
+for s in x:
+    interp.reset()
+    interp.set_input(s, 0)
+    interp.invoke()
+    outs.append(interp.get_output(0).copy())
+np.stack(outs).tofile(out)
+"#;
+
+/// Our int8 file in TFLM gives byte-identical outputs to `tinyforge run` on the same inputs.
+pub fn tflm_matches_tinyforge(model: &Path, inputs: &Path, tmp: &Path) -> bool {
+    let Some(py) = python_with("tflite_micro") else {
+        return false;
+    };
+    let script = tmp.join("tflm_run.py");
+    std::fs::write(&script, TFLM_RUN).unwrap();
+    let ours = tmp.join("ours.bin");
+    let theirs = tmp.join("tflm.bin");
+    let o = tinyforge()
+        .arg("run")
+        .arg(model)
+        .arg("--input")
+        .arg(inputs)
+        .arg("--output")
+        .arg(&ours)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = Command::new(py)
+        .arg(&script)
+        .arg(model)
+        .arg(inputs)
+        .arg(&theirs)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (a, b) = (
+        std::fs::read(&ours).unwrap(),
+        std::fs::read(&theirs).unwrap(),
+    );
+    assert_eq!(a.len(), b.len());
+    let diff = a.iter().zip(&b).filter(|(x, y)| x != y).count();
+    assert_eq!(
+        diff,
+        0,
+        "{diff} of {} output bytes differ from TFLite Micro",
+        a.len()
+    );
+    println!(
+        "{}: {} output bytes identical in TFLite Micro",
+        model.display(),
+        a.len()
+    );
+    true
+}
+
+/// Int8 inputs covering the whole range, deterministic.
+fn int8_inputs(path: &Path, samples: usize, len: usize) {
+    let mut state = 0x1234_5678u32;
+    let bytes: Vec<u8> = (0..samples * len)
+        .map(|_| {
+            state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (state >> 24) as u8
+        })
+        .collect();
+    std::fs::write(path, bytes).unwrap();
+}
+
+#[test]
+fn quantized_models_run_byte_identically_in_tflm() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (model, len) in [("pretrainedResnet", 32 * 32 * 3), ("ad01_fp32", 640)] {
+        let (_, out) = quantize_json(model, tmp.path(), &[]);
+        let inputs = tmp.path().join(format!("{model}_in.bin"));
+        int8_inputs(&inputs, 8, len);
+        if !tflm_matches_tinyforge(&out, &inputs, tmp.path()) {
+            return;
+        }
+    }
+}
