@@ -12,6 +12,7 @@
 #![forbid(unsafe_code)]
 
 pub mod error;
+pub mod prune;
 pub mod quantize;
 
 pub use error::{CompressError, CompressResult};
