@@ -132,7 +132,16 @@ pub fn fuse_conv_add(g: &Graph) -> (Graph, Vec<Fused>) {
             let moved_ok = !overwritten
                 .iter()
                 .any(|&(at, r)| r == in_root && p < at && at < a);
+            // Packed int4 weights run in their own kernel, which has no fused epilogue.
+            let int8_filter = conv
+                .inputs
+                .get(1)
+                .copied()
+                .flatten()
+                .and_then(|f| g.tensors.get(f))
+                .is_some_and(|f| f.dtype == DType::I8);
             let ok = moved_ok
+                && int8_filter
                 && reads[conv_t] == 1
                 && !is_output(conv_t)
                 && int8(conv_in)

@@ -344,6 +344,17 @@ fn const_bytes(g: &Graph, id: TensorId) -> &[u8] {
         .unwrap_or(&[])
 }
 
+/// The packed int4 weights of tensor `id`, read in place by the `_s4` kernels; `None` for
+/// int8 weights.
+fn packed_filter(g: &Graph, id: TensorId) -> Option<k::packed::PackedWeights<'_>> {
+    let t = g.tensors.get(id)?;
+    (t.dtype == tinyforge_graph::DType::I4).then(|| k::packed::PackedWeights {
+        data: const_bytes(g, id),
+        bits: k::packed::WeightBits::I4,
+        len: t.elements(),
+    })
+}
+
 impl Step {
     /// Staging bytes this step needs (sum of its overlapping inputs, 4-byte aligned each).
     pub fn staging_bytes(&self) -> usize {
@@ -444,13 +455,22 @@ impl Step {
         let f32_out = |o| self.f32_out(o);
         match &self.kind {
             Kind::Copy => Ok(()),
-            Kind::ConvS8 { p, filter, bias } => k::conv::conv2d_s8(
-                &p.params(),
-                as_i8(input(0)?),
-                as_i8(const_bytes(g, *filter)),
-                bias.as_deref(),
-                as_i8_mut(out),
-            )
+            Kind::ConvS8 { p, filter, bias } => match packed_filter(g, *filter) {
+                Some(w) => k::conv::conv2d_s4::conv2d_packed(
+                    &p.params(),
+                    as_i8(input(0)?),
+                    w,
+                    bias.as_deref(),
+                    as_i8_mut(out),
+                ),
+                None => k::conv::conv2d_s8(
+                    &p.params(),
+                    as_i8(input(0)?),
+                    as_i8(const_bytes(g, *filter)),
+                    bias.as_deref(),
+                    as_i8_mut(out),
+                ),
+            }
             .map_err(|e| self.err(e)),
             Kind::ConvS8Add {
                 p,
@@ -478,13 +498,22 @@ impl Step {
                 k::conv::conv2d_f32(p, f32_in(0)?, filter, bias.as_deref(), f32_out(out)?)
                     .map_err(|e| self.err(e))
             }
-            Kind::DwS8 { p, filter, bias } => k::depthwise::depthwise_conv2d_s8(
-                &p.params(),
-                as_i8(input(0)?),
-                as_i8(const_bytes(g, *filter)),
-                bias.as_deref(),
-                as_i8_mut(out),
-            )
+            Kind::DwS8 { p, filter, bias } => match packed_filter(g, *filter) {
+                Some(w) => k::depthwise::depthwise_conv2d_s4::depthwise_conv2d_packed(
+                    &p.params(),
+                    as_i8(input(0)?),
+                    w,
+                    bias.as_deref(),
+                    as_i8_mut(out),
+                ),
+                None => k::depthwise::depthwise_conv2d_s8(
+                    &p.params(),
+                    as_i8(input(0)?),
+                    as_i8(const_bytes(g, *filter)),
+                    bias.as_deref(),
+                    as_i8_mut(out),
+                ),
+            }
             .map_err(|e| self.err(e)),
             Kind::DwF32 { p, filter, bias } => k::depthwise::depthwise_conv2d_f32(
                 p,
@@ -494,13 +523,22 @@ impl Step {
                 f32_out(out)?,
             )
             .map_err(|e| self.err(e)),
-            Kind::FcS8 { p, filter, bias } => k::fully_connected::fully_connected_s8(
-                &p.params(),
-                as_i8(input(0)?),
-                as_i8(const_bytes(g, *filter)),
-                bias.as_deref(),
-                as_i8_mut(out),
-            )
+            Kind::FcS8 { p, filter, bias } => match packed_filter(g, *filter) {
+                Some(w) => k::fully_connected::fully_connected_s4::fully_connected_packed(
+                    &p.params(),
+                    as_i8(input(0)?),
+                    w,
+                    bias.as_deref(),
+                    as_i8_mut(out),
+                ),
+                None => k::fully_connected::fully_connected_s8(
+                    &p.params(),
+                    as_i8(input(0)?),
+                    as_i8(const_bytes(g, *filter)),
+                    bias.as_deref(),
+                    as_i8_mut(out),
+                ),
+            }
             .map_err(|e| self.err(e)),
             Kind::ConvS8Sparse { p, w, bias } => {
                 let fs = p.filter_shape;

@@ -358,6 +358,14 @@ fn shape4(c: &Ctx<'_>, t: &Tensor) -> RuntimeResult<Shape4> {
     Ok(Shape4::new(d[0], d[1], d[2], d[3]))
 }
 
+/// Int8 weights, or packed int4 weights (which the `_s4` kernels read in place).
+fn require_int8_or_int4(c: &Ctx<'_>, t: &Tensor) -> RuntimeResult<()> {
+    if t.dtype == DType::I4 {
+        return Ok(());
+    }
+    require_dtype(c, t, DType::I8)
+}
+
 fn require_dtype(c: &Ctx<'_>, t: &Tensor, want: DType) -> RuntimeResult<()> {
     if t.dtype != want {
         return Err(c.unsupported(format!(
@@ -498,7 +506,7 @@ fn conv(
             ))
         }
         DType::I8 => {
-            require_dtype(c, filter, DType::I8)?;
+            require_int8_or_int4(c, filter)?;
             c.const_data(filter)?;
             let (in_s, in_z) = c.qparams(input)?;
             let fq = filter
@@ -624,7 +632,7 @@ fn depthwise(c: &Ctx<'_>, o: &tinyforge_graph::DepthwiseConv2dOptions) -> Runtim
             Ok(c.step(ins, out_region, Kind::DwF32 { p, filter, bias }))
         }
         DType::I8 => {
-            require_dtype(c, filter, DType::I8)?;
+            require_int8_or_int4(c, filter)?;
             require_dtype(c, out, DType::I8)?;
             c.const_data(filter)?;
             let (in_s, in_z) = c.qparams(input)?;
@@ -702,7 +710,7 @@ fn fully_connected(c: &Ctx<'_>, o: &tinyforge_graph::FullyConnectedOptions) -> R
             Ok(c.step(ins, out_region, Kind::FcF32 { p, filter, bias }))
         }
         DType::I8 => {
-            require_dtype(c, filter, DType::I8)?;
+            require_int8_or_int4(c, filter)?;
             require_dtype(c, out, DType::I8)?;
             c.const_data(filter)?;
             let (in_s, in_z) = c.qparams(input)?;
