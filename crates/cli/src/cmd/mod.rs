@@ -9,9 +9,9 @@ pub mod bench;
 pub mod deploy;
 pub mod eval;
 pub mod inspect;
-pub mod quantize;
 pub mod mcu_run;
 pub mod pipeline;
+pub mod quantize;
 pub mod run;
 pub mod train;
 
