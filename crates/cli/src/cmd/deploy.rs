@@ -228,3 +228,48 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// Pipeline stage: the current model as an Arduino library and a C library under
+/// `<out>/deploy/`. A float model (no quantize stage before) is reported and skipped: the code
+/// generators emit int8 kernels only.
+pub fn pipeline_stage(c: &mut super::pipeline::Ctx) -> anyhow::Result<()> {
+    let model = c
+        .model
+        .clone()
+        .context("no model yet: an earlier stage must produce one")?;
+    let graph = super::load_model(&model)?;
+    let float_weights = graph
+        .tensors
+        .iter()
+        .any(|t| t.is_const() && t.dtype == tinyforge_graph::DType::F32);
+    if float_weights {
+        c.summary.push((
+            "deploy".into(),
+            format!(
+                "skipped: {} has float weights; the code generators need an int8 model \
+                 (quantize it first)",
+                model.display()
+            ),
+            json!(null),
+        ));
+        return Ok(());
+    }
+    let root = c.out.join("deploy");
+    let mut dirs = Vec::new();
+    let mut flash = 0;
+    for format in [Format::Arduino, Format::C] {
+        let dir = root.join(format.name());
+        let o = deploy_model(&model, &c.target, format, &dir, None)?;
+        flash = o.flash_estimate;
+        dirs.push(dir.display().to_string());
+    }
+    c.summary.push((
+        "deploy".into(),
+        format!(
+            "Arduino library + C library in {} (flash estimate {flash} B)",
+            root.display()
+        ),
+        json!(dirs),
+    ));
+    Ok(())
+}

@@ -156,6 +156,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             v["sram_margin_bytes"] = json!(report.sram.margin() as i64);
             v["sram_bytes"] = json!(report.sram.used);
             v["latency_estimate_s"] = json!(report.latency_s);
+            v["instructions_estimate"] = json!(report.instructions);
             v["problems"] = json!(report.problems());
         }
         println!("{v}");

@@ -263,3 +263,59 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// Pipeline stage: run the C library the deploy stage wrote on the emulated Cortex-M4F with a
+/// fixed pseudo-random input and add its figures to the summary. Without the tools it says how
+/// to install them instead of failing.
+pub fn pipeline_stage(c: &mut super::pipeline::Ctx) -> anyhow::Result<()> {
+    let dir = c.out.join("deploy").join("c");
+    if !dir.join(MANIFEST).is_file() {
+        c.summary.push((
+            "mcu_run".into(),
+            "skipped: no C library was deployed".into(),
+            json!(null),
+        ));
+        return Ok(());
+    }
+    if !tinyforge_deploy::tools_available() {
+        c.summary.push((
+            "mcu_run".into(),
+            format!(
+                "skipped: the ARM compiler or QEMU is missing; {}",
+                tinyforge_deploy::mcu::INSTALL_HINT
+            ),
+            json!(null),
+        ));
+        return Ok(());
+    }
+    let rt = super::load_runtime(&dir.join(MODEL_COPY))?;
+    let mut seed = 0x2545_f491u32;
+    let inputs: Vec<Vec<u8>> = (0..rt.input_count())
+        .map(|i| {
+            (0..rt.input_bytes(i))
+                .map(|_| {
+                    seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                    (seed >> 24) as u8
+                })
+                .collect()
+        })
+        .collect();
+    let refs: Vec<&[u8]> = inputs.iter().map(Vec::as_slice).collect();
+    let m = measure(&dir, &refs, Some(&c.target), 120)?;
+    let r = &m.report;
+    c.summary.push((
+        "mcu_run".into(),
+        format!(
+            "{} instructions/inference, {:.3} MAC/instr, flash {} B, static RAM {} B, \
+             stack {} B, outputs match host: {}",
+            r.instructions,
+            m.macs_per_instruction(),
+            r.flash_bytes,
+            r.ram_bytes,
+            r.stack_bytes,
+            if m.outputs_match { "yes" } else { "NO" }
+        ),
+        m.to_json(),
+    ));
+    Ok(())
+}

@@ -63,7 +63,13 @@ impl Ctx {
 type Stage = fn(&mut Ctx) -> anyhow::Result<()>;
 
 /// The stages, in order.
-pub const STAGES: &[(&str, Stage)] = &[("train", train), ("eval", eval), ("inspect", inspect)];
+pub const STAGES: &[(&str, Stage)] = &[
+    ("train", train),
+    ("eval", eval),
+    ("inspect", inspect),
+    ("deploy", super::deploy::pipeline_stage),
+    ("mcu-run", super::mcu_run::pipeline_stage),
+];
 
 fn train(c: &mut Ctx) -> anyhow::Result<()> {
     let o = super::train::train(
