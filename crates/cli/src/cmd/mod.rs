@@ -11,7 +11,6 @@ pub mod eval;
 pub mod inspect;
 pub mod mcu_run;
 pub mod pipeline;
-pub mod prune;
 pub mod quantize;
 pub mod run;
 pub mod train;
