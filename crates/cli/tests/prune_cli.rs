@@ -1,0 +1,363 @@
+//! End-to-end tests of `tinyforge prune`: unstructured pruning to a target and to an accuracy
+//! floor on the UCI digits, structured pruning of a small DS-CNN on MNIST, and byte-identical
+//! outputs of the pruned int8 models in TFLite Micro (our runtime runs the pruned FC filters
+//! through the sparse kernels, TFLM runs the same file dense).
+//!
+//! The TFLM check needs a Python with `tflite_micro`: `$TINYFORGE_PYTHON`, else
+//! `/work/venv-tf/bin/python`, else `.venv/bin/python`. Without one it prints
+//! `SKIPPED: …` and passes, unless `TINYFORGE_REQUIRE_TOOLS=1`.
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use rand::SeedableRng;
+use tinyforge_compress::prune::{finetune, FineTune};
+use tinyforge_train::layers::*;
+use tinyforge_train::Model;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn tinyforge() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_tinyforge"));
+    c.current_dir(root());
+    c
+}
+
+fn run_json(args: &[&std::ffi::OsStr]) -> serde_json::Value {
+    let o = tinyforge().args(args).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8_lossy(&o.stdout);
+    serde_json::from_str(text.lines().last().unwrap_or_default()).unwrap()
+}
+
+/// Trains `m` briefly on `data` and writes it as a float `.tflite`.
+fn write_trained(mut m: Model, data: &str, epochs: usize, path: &Path) {
+    let spec = tinyforge_data::DataSpec::from_path(root().join(data));
+    let ds = tinyforge_data::load(&spec).unwrap();
+    let ds = ds.subset_range(0..ds.len().min(8000)).unwrap();
+    let ft = FineTune {
+        epochs,
+        batch_size: 32,
+        lr: 3e-3,
+        seed: 0,
+        augment_shift: 0,
+    };
+    finetune::train(&mut m, &ds, &ft, 0, &mut |_, _| Ok(()), &mut |_, _| Ok(())).unwrap();
+    let g = tinyforge_train::export::export_graph(&m).unwrap();
+    std::fs::write(path, tinyforge_tflite::write(&g).unwrap()).unwrap();
+}
+
+fn digits_mlp() -> Model {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+    let mut m = Model::new(&[64]);
+    m.push(Layer::Dense(
+        Dense::new(64, 48, true, &mut rng).with_activation(Activation::Relu),
+    ))
+    .unwrap();
+    m.push(Layer::Dense(Dense::new(48, 10, true, &mut rng)))
+        .unwrap();
+    m
+}
+
+fn zeros_fraction_of_kernels(path: &Path) -> f32 {
+    let g = tinyforge_tflite::read_file(path).unwrap();
+    let (mut z, mut n) = (0usize, 0usize);
+    for node in &g.nodes {
+        if let Some(Some(f)) = node.inputs.get(1) {
+            let t = &g.tensors[*f];
+            if let (Some(d), tinyforge_graph::DType::F32) = (&t.data, t.dtype) {
+                for c in d.chunks_exact(4) {
+                    n += 1;
+                    z += usize::from(f32::from_le_bytes([c[0], c[1], c[2], c[3]]) == 0.0);
+                }
+            }
+        }
+    }
+    z as f32 / n.max(1) as f32
+}
+
+#[test]
+fn unstructured_target_and_accuracy_floor_on_digits() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().join("mlp.tflite");
+    write_trained(digits_mlp(), "data/digits/digits.csv", 6, &base);
+    let out = tmp.path().join("p70.tflite");
+    let j = run_json(&[
+        "prune".as_ref(),
+        base.as_os_str(),
+        "--data".as_ref(),
+        "data/digits/digits.csv".as_ref(),
+        "--sparsity".as_ref(),
+        "0.7".as_ref(),
+        "--epochs".as_ref(),
+        "6".as_ref(),
+        "--lr".as_ref(),
+        "1e-3".as_ref(),
+        "--out".as_ref(),
+        out.as_os_str(),
+        "--json".as_ref(),
+    ]);
+    let s = j["sparsity"].as_f64().unwrap();
+    assert!((s - 0.7).abs() < 0.01, "{j}");
+    let (before, after) = (
+        j["accuracy_before"].as_f64().unwrap(),
+        j["accuracy_after"].as_f64().unwrap(),
+    );
+    assert!(before > 0.85 && after > 0.75, "{j}");
+    assert!((zeros_fraction_of_kernels(&out) - 0.7).abs() < 0.02);
+    let curve = std::fs::read_to_string(tmp.path().join("p70.curve.csv")).unwrap();
+    assert!(curve.starts_with("round,sparsity,accuracy\n") && curve.lines().count() >= 3);
+
+    let floor = 0.85;
+    let out2 = tmp.path().join("floor.tflite");
+    let j = run_json(&[
+        "prune".as_ref(),
+        base.as_os_str(),
+        "--data".as_ref(),
+        "data/digits/digits.csv".as_ref(),
+        "--min-accuracy".as_ref(),
+        "85".as_ref(),
+        "--epochs".as_ref(),
+        "1".as_ref(),
+        "--out".as_ref(),
+        out2.as_os_str(),
+        "--json".as_ref(),
+    ]);
+    assert_eq!(j["floor_met"], serde_json::json!(true), "{j}");
+    let after = j["accuracy_after"].as_f64().unwrap();
+    let s = j["sparsity"].as_f64().unwrap();
+    assert!(after >= floor && s >= 0.5, "{j}");
+    // No sparser model of the run met the floor.
+    let curve = std::fs::read_to_string(tmp.path().join("floor.curve.csv")).unwrap();
+    for line in curve.lines().skip(1) {
+        let v: Vec<f64> = line.split(',').map(|x| x.parse().unwrap()).collect();
+        if v[1] > s + 1e-3 {
+            assert!(v[2] < floor, "{line} is sparser and met the floor");
+        }
+    }
+
+    // The pruned model, quantized, runs byte-identically in TFLite Micro (sparse FC here).
+    let q = tmp.path().join("p70_int8.tflite");
+    let o = tinyforge()
+        .args(["quantize".as_ref(), out.as_os_str(), "--data".as_ref()])
+        .arg("data/digits/digits.csv")
+        .arg("--out")
+        .arg(&q)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let inputs = tmp.path().join("in.bin");
+    int8_inputs(&inputs, 16, 64);
+    tflm_matches_tinyforge(&q, &inputs, tmp.path());
+}
+
+fn small_dscnn() -> Model {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+    let mut m = Model::new(&[28, 28, 1]);
+    m.push(Layer::Conv2d(Conv2d::new(
+        1,
+        16,
+        (3, 3),
+        (2, 2),
+        Padding::Same,
+        false,
+        &mut rng,
+    )))
+    .unwrap();
+    m.push(Layer::BatchNorm(
+        BatchNorm::new(16).with_activation(Activation::Relu),
+    ))
+    .unwrap();
+    m.push(Layer::DepthwiseConv2d(DepthwiseConv2d::new(
+        16,
+        (3, 3),
+        (1, 1),
+        Padding::Same,
+        false,
+        &mut rng,
+    )))
+    .unwrap();
+    m.push(Layer::BatchNorm(
+        BatchNorm::new(16).with_activation(Activation::Relu),
+    ))
+    .unwrap();
+    m.push(Layer::Conv2d(Conv2d::new(
+        16,
+        32,
+        (1, 1),
+        (1, 1),
+        Padding::Same,
+        false,
+        &mut rng,
+    )))
+    .unwrap();
+    m.push(Layer::BatchNorm(
+        BatchNorm::new(32).with_activation(Activation::Relu),
+    ))
+    .unwrap();
+    m.push(Layer::GlobalAvgPool(GlobalAvgPool::new())).unwrap();
+    m.push(Layer::Dense(Dense::new(32, 10, true, &mut rng)))
+        .unwrap();
+    m
+}
+
+#[test]
+fn structured_halves_macs_and_stays_bit_exact_in_tflm() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().join("ds.tflite");
+    write_trained(small_dscnn(), "data/mnist", 1, &base);
+    let out = tmp.path().join("half.tflite");
+    let j = run_json(&[
+        "prune".as_ref(),
+        base.as_os_str(),
+        "--data".as_ref(),
+        "data/mnist".as_ref(),
+        "--structured".as_ref(),
+        "--epochs".as_ref(),
+        "1".as_ref(),
+        "--out".as_ref(),
+        out.as_os_str(),
+        "--json".as_ref(),
+    ]);
+    let (m0, m1) = (
+        j["macs_before"].as_f64().unwrap(),
+        j["macs_after"].as_f64().unwrap(),
+    );
+    assert!(m1 <= 0.6 * m0, "{j}");
+    assert!(j["params_after"].as_f64().unwrap() < 0.6 * j["params_before"].as_f64().unwrap());
+    let q = tmp.path().join("half_int8.tflite");
+    let o = tinyforge()
+        .args(["quantize".as_ref(), out.as_os_str(), "--data".as_ref()])
+        .arg("data/mnist")
+        .arg("--out")
+        .arg(&q)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let inputs = tmp.path().join("in.bin");
+    int8_inputs(&inputs, 4, 28 * 28);
+    tflm_matches_tinyforge(&q, &inputs, tmp.path());
+}
+
+#[test]
+fn bad_arguments_are_one_line_errors() {
+    let o = tinyforge()
+        .args([
+            "prune",
+            "testdata/models/ad01_fp32.tflite",
+            "--data",
+            "data/digits/digits.csv",
+        ])
+        .args(["--out", "/nonexistent/x.tflite"])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.starts_with("error:") && err.lines().count() == 1,
+        "{err}"
+    );
+}
+
+fn python_with(module: &str) -> Option<PathBuf> {
+    let candidates = match std::env::var_os("TINYFORGE_PYTHON") {
+        Some(p) => vec![PathBuf::from(p)],
+        None => vec![
+            PathBuf::from("/work/venv-tf/bin/python"),
+            root().join(".venv/bin/python"),
+        ],
+    };
+    let found = candidates.into_iter().find(|p| {
+        p.exists()
+            && Command::new(p)
+                .args(["-c", &format!("import {module}")])
+                .output()
+                .is_ok_and(|o| o.status.success())
+    });
+    if found.is_none() {
+        let msg = format!(
+            "no python with `{module}` (set TINYFORGE_PYTHON, or create /work/venv-tf or .venv)"
+        );
+        if std::env::var("TINYFORGE_REQUIRE_TOOLS").as_deref() == Ok("1") {
+            panic!("TINYFORGE_REQUIRE_TOOLS=1 but {msg}");
+        }
+        println!("SKIPPED: {msg}");
+    }
+    found
+}
+
+/// Runs MODEL in TFLite Micro on the raw int8 input file (N samples) and writes the outputs.
+const TFLM_RUN: &str = r#"
+import sys
+import numpy as np
+from tflite_micro.python.tflite_micro import runtime as tflm
+model, inp, out = sys.argv[1:4]
+interp = tflm.Interpreter.from_bytes(open(model, "rb").read(), arena_size=16 << 20)
+d = interp.get_input_details(0)
+shape, dtype = d["shape"], d["dtype"]
+x = np.fromfile(inp, dtype=dtype).reshape((-1,) + tuple(shape))
+outs = []
+for s in x:
+    interp.reset()
+    interp.set_input(s, 0)
+    interp.invoke()
+    outs.append(interp.get_output(0).copy())
+np.stack(outs).tofile(out)
+"#;
+
+/// The int8 file gives byte-identical outputs in TFLite Micro and `tinyforge run`.
+fn tflm_matches_tinyforge(model: &Path, inputs: &Path, tmp: &Path) {
+    let Some(py) = python_with("tflite_micro") else {
+        return;
+    };
+    let script = tmp.join("tflm_run.py");
+    std::fs::write(&script, TFLM_RUN).unwrap();
+    let (ours, theirs) = (tmp.join("ours.bin"), tmp.join("tflm.bin"));
+    let o = tinyforge()
+        .arg("run")
+        .arg(model)
+        .arg("--input")
+        .arg(inputs)
+        .arg("--output")
+        .arg(&ours)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = Command::new(py)
+        .arg(&script)
+        .arg(model)
+        .arg(inputs)
+        .arg(&theirs)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (a, b) = (
+        std::fs::read(&ours).unwrap(),
+        std::fs::read(&theirs).unwrap(),
+    );
+    assert_eq!(a.len(), b.len());
+    let diff = a.iter().zip(&b).filter(|(x, y)| x != y).count();
+    assert_eq!(
+        diff,
+        0,
+        "{diff} of {} output bytes differ from TFLite Micro",
+        a.len()
+    );
+    println!(
+        "{}: {} output bytes identical in TFLite Micro",
+        model.display(),
+        a.len()
+    );
+}
+
+fn int8_inputs(path: &Path, samples: usize, len: usize) {
+    let mut state = 0x1234_5678u32;
+    let bytes: Vec<u8> = (0..samples * len)
+        .map(|_| {
+            state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (state >> 24) as u8
+        })
+        .collect();
+    std::fs::write(path, bytes).unwrap();
+}
