@@ -2,7 +2,8 @@
 //! called before every optimizer step, where schedules update masks; and top-1 accuracy.
 //!
 //! The loop is deliberately small: pruning needs the step-level hook that an epoch-level
-//! trainer does not offer. Batch order depends only on `(seed, epoch)`, so runs repeat.
+//! trainer does not offer. The learning rate decays along a cosine over the run (floor 1 % of
+//! the base rate), and image samples may be randomly shifted as in training. Batch order depends only on `(seed, epoch)`, so runs repeat.
 
 use serde::{Deserialize, Serialize};
 use tinyforge_data::{BatchBuffer, BatchConfig, Batcher, Dataset, Targets};
@@ -23,6 +24,8 @@ pub struct FineTune {
     pub lr: f32,
     /// Seed of the batch order.
     pub seed: u64,
+    /// Random shift of image samples by up to this many pixels (0: off).
+    pub augment_shift: usize,
 }
 
 impl Default for FineTune {
@@ -32,6 +35,7 @@ impl Default for FineTune {
             batch_size: 64,
             lr: 5e-4,
             seed: 0,
+            augment_shift: 0,
         }
     }
 }
@@ -78,8 +82,18 @@ pub fn train(
     let bc = BatchConfig {
         batch_size: cfg.batch_size,
         seed: cfg.seed,
+        augment: tinyforge_data::Augment {
+            shift: if ds.sample_shape.len() == 3 {
+                cfg.augment_shift
+            } else {
+                0
+            },
+            noise_std: 0.0,
+        },
         ..Default::default()
     };
+    // Cosine decay over the run: masks move early at the full rate, the end settles.
+    let total = (steps_per_epoch(ds, cfg.batch_size) * cfg.epochs as u64).max(1);
     let mut batches = Batcher::new(ds, bc)?;
     let mut buf = BatchBuffer::new(ds, cfg.batch_size);
     let mut x = Tensor::default();
@@ -105,7 +119,9 @@ pub fn train(
             if let Some(e) = err {
                 return Err(e.into());
             }
-            opt.apply(model, cfg.lr);
+            let t = (step - first_step) as f32 / total as f32;
+            let lr = cfg.lr * 0.5 * (1.0 + (std::f32::consts::PI * t.min(1.0)).cos());
+            opt.apply(model, lr.max(cfg.lr * 0.01));
             step += 1;
         }
         after_epoch(epoch, model)?;

@@ -35,17 +35,22 @@ impl SparseLayer {
     pub fn sparsity(&self) -> f32 {
         self.zeros as f32 / self.weights.max(1) as f32
     }
-    /// The smaller encoding, or the dense bytes when encoding does not pay.
+    /// Bytes as the runtime keeps the filter: the smaller encoding when it is worth it
+    /// ([`worth_encoding`]), else the dense bytes.
     pub fn stored_bytes(&self) -> usize {
-        self.dense_bytes
-            .min(self.encoded_bytes)
-            .min(self.encoded_bytes_1x4)
+        let e = self.encoded_bytes.min(self.encoded_bytes_1x4);
+        if worth_encoding(self.dense_bytes, e) {
+            e
+        } else {
+            self.dense_bytes
+        }
     }
 }
 
-/// Whether a filter of `dense` bytes is worth storing encoded at `encoded` bytes.
+/// Whether a filter of `dense` bytes is stored and run encoded at `encoded` bytes: the
+/// runtime's rule ([`tinyforge_runtime::sparse::SPARSE_MAX_RATIO`]).
 pub fn worth_encoding(dense: usize, encoded: usize) -> bool {
-    encoded < dense
+    encoded as f64 <= tinyforge_runtime::sparse::SPARSE_MAX_RATIO * dense as f64
 }
 
 /// Per-layer sparse sizes of every int8 conv / depthwise / FC filter of `g`.

@@ -93,6 +93,7 @@ fn quick_cfg(stop: StopRule) -> PruneConfig {
         batch_size: 16,
         lr: 3e-3,
         seed: 0,
+        augment_shift: 0,
     };
     cfg
 }
@@ -106,6 +107,7 @@ fn trained() -> (Model, Dataset, Dataset) {
         batch_size: 16,
         lr: 1e-2,
         seed: 0,
+        augment_shift: 0,
     };
     finetune::train(&mut m, &train, &ft, 0, &mut |_, _| Ok(()), &mut |_, _| {
         Ok(())
