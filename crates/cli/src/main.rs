@@ -41,6 +41,8 @@ enum Command {
     Eval(cmd::eval::Args),
     /// Train → export → eval → inspect on the bundled data, with a summary table.
     Pipeline(cmd::pipeline::Args),
+    /// Prune a float model (unstructured, block or channel pruning) with fine-tuning.
+    Prune(cmd::prune::Args),
 }
 
 fn main() -> ExitCode {
@@ -55,6 +57,7 @@ fn main() -> ExitCode {
         Command::Train(a) => cmd::train::run(a),
         Command::Eval(a) => cmd::eval::run(a),
         Command::Pipeline(a) => cmd::pipeline::run(a),
+        Command::Prune(a) => cmd::prune::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -159,6 +159,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             v["instructions_estimate"] = json!(report.instructions);
             v["problems"] = json!(report.problems());
         }
+        // Pruned int8 filters as the runtime stores them (sparse encoding, see `compress::prune`).
+        let sparse = tinyforge_compress::prune::sparse::sparse_layers(&graph);
+        v["sparse_weights"] = json!({
+            "dense_bytes": sparse.iter().map(|l| l.dense_bytes).sum::<usize>(),
+            "encoded_bytes": sparse.iter().map(|l| l.stored_bytes()).sum::<usize>(),
+            "layers": sparse,
+        });
         println!("{v}");
         return Ok(());
     }
@@ -195,6 +202,25 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "flash estimate: {} B (weights {} + tables {} + code {})",
         report.flash.used, report.weight_bytes, report.metadata_bytes, report.code_bytes
     );
+    let sparse = tinyforge_compress::prune::sparse::sparse_layers(&graph);
+    if sparse.iter().any(|l| l.zeros > 0) {
+        let (d, e) = tinyforge_compress::prune::sparse::weight_bytes(&graph);
+        let per: Vec<String> = sparse
+            .iter()
+            .map(|l| {
+                format!(
+                    "#{} {:.0}% {} B",
+                    l.node,
+                    100.0 * l.sparsity(),
+                    l.stored_bytes()
+                )
+            })
+            .collect();
+        println!(
+            "sparse weights: {e} B encoded of {d} B dense ({})",
+            per.join(", ")
+        );
+    }
     if device.is_some() {
         print!("{report}");
         println!();

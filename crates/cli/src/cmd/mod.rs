@@ -11,6 +11,7 @@ pub mod eval;
 pub mod inspect;
 pub mod mcu_run;
 pub mod pipeline;
+pub mod prune;
 pub mod quantize;
 pub mod run;
 pub mod train;
