@@ -2,8 +2,8 @@
 //! called before every optimizer step, where schedules update masks; and top-1 accuracy.
 //!
 //! The loop is deliberately small: pruning needs the step-level hook that an epoch-level
-//! trainer does not offer. The learning rate decays along a cosine over the run (floor 1 % of
-//! the base rate), and image samples may be randomly shifted as in training. Batch order depends only on `(seed, epoch)`, so runs repeat.
+//! trainer does not offer. The learning rate is constant (a decay slowed recovery from the
+//! last mask updates in our runs), and image samples may be randomly shifted as in training. Batch order depends only on `(seed, epoch)`, so runs repeat.
 
 use serde::{Deserialize, Serialize};
 use tinyforge_data::{BatchBuffer, BatchConfig, Batcher, Dataset, Targets};
@@ -92,8 +92,6 @@ pub fn train(
         },
         ..Default::default()
     };
-    // Cosine decay over the run: masks move early at the full rate, the end settles.
-    let total = (steps_per_epoch(ds, cfg.batch_size) * cfg.epochs as u64).max(1);
     let mut batches = Batcher::new(ds, bc)?;
     let mut buf = BatchBuffer::new(ds, cfg.batch_size);
     let mut x = Tensor::default();
@@ -119,9 +117,7 @@ pub fn train(
             if let Some(e) = err {
                 return Err(e.into());
             }
-            let t = (step - first_step) as f32 / total as f32;
-            let lr = cfg.lr * 0.5 * (1.0 + (std::f32::consts::PI * t.min(1.0)).cos());
-            opt.apply(model, lr.max(cfg.lr * 0.01));
+            opt.apply(model, cfg.lr);
             step += 1;
         }
         after_epoch(epoch, model)?;

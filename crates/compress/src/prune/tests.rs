@@ -89,9 +89,9 @@ fn quick_cfg(stop: StopRule) -> PruneConfig {
     let mut cfg = PruneConfig::new(stop);
     cfg.mask.min_weights = 0;
     cfg.finetune = FineTune {
-        epochs: 2,
+        epochs: 4,
         batch_size: 16,
-        lr: 3e-3,
+        lr: 1e-2,
         seed: 0,
         augment_shift: 0,
     };
