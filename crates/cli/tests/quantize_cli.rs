@@ -210,8 +210,17 @@ fn int8_inputs(path: &Path, samples: usize, len: usize) {
 #[test]
 fn quantized_models_run_byte_identically_in_tflm() {
     let tmp = tempfile::tempdir().unwrap();
-    for (model, len) in [("pretrainedResnet", 32 * 32 * 3), ("ad01_fp32", 640)] {
-        let (_, out) = quantize_json(model, tmp.path(), &[]);
+    for (model, len, bits) in [
+        ("pretrainedResnet", 32 * 32 * 3, "8"),
+        ("ad01_fp32", 640, "8"),
+        ("pretrainedResnet", 32 * 32 * 3, "4"),
+        ("ad01_fp32", 640, "4"),
+    ] {
+        let (j, out) = quantize_json(model, tmp.path(), &["--bits", bits]);
+        println!(
+            "{model} {bits}-bit: {} of {} bytes",
+            j["bytes_after"], j["bytes_before"]
+        );
         let inputs = tmp.path().join(format!("{model}_in.bin"));
         int8_inputs(&inputs, 8, len);
         if !tflm_matches_tinyforge(&out, &inputs, tmp.path()) {
