@@ -1,6 +1,7 @@
 //! `tinyforge pipeline`: the product's main job as a list of stages over one context. With no
 //! arguments: train `examples/mnist_dscnn.toml` on the bundled MNIST → export
-//! `runs/pipeline/model.tflite` → evaluate it in the runtime → inspect it for the Arduino Nano
+//! `runs/pipeline/model.tflite` → evaluate it in the runtime → int8 PTQ
+//! (`model_int8.tflite`) → inspect it for the Arduino Nano
 //! 33 BLE (planned SRAM, flash, fit) → a summary table.
 //!
 //! Each stage reads what earlier ones left in [`Ctx`] (the current model file, above all) and
@@ -66,6 +67,7 @@ type Stage = fn(&mut Ctx) -> anyhow::Result<()>;
 pub const STAGES: &[(&str, Stage)] = &[
     ("train", train),
     ("eval", eval),
+    ("quantize", super::quantize::pipeline_stage),
     ("inspect", inspect),
     ("deploy", super::deploy::pipeline_stage),
     ("mcu-run", super::mcu_run::pipeline_stage),

@@ -340,3 +340,71 @@ fn truncate(s: &str, n: usize) -> String {
         format!("…{tail}")
     }
 }
+
+/// The pipeline's `quantize` stage: int8 PTQ of the current (float) model, calibrated on the
+/// recipe's training split, judged on its test split; later stages get the int8 model.
+pub fn pipeline_stage(c: &mut super::pipeline::Ctx) -> anyhow::Result<()> {
+    let model = c
+        .model
+        .clone()
+        .context("no model yet: an earlier stage must produce one")?;
+    let float = super::load_model(&model)?;
+    let spec = super::train::read_recipe(&c.config)?.data;
+    let name = spec.path.display().to_string();
+    let (parts, _) = tinyforge_data::load_splits(&spec).with_context(|| name.clone())?;
+    let test = parts.test.as_ref().with_context(|| {
+        format!(
+            "{}: the recipe's split has no test part",
+            c.config.display()
+        )
+    })?;
+    let per = parts.train.sample_len();
+    let train: Vec<&[f32]> = parts.train.features.chunks_exact(per).collect();
+    // 500 samples calibrate and 500 others choose the method: enough for stable ranges and
+    // a few seconds on the reference interpreter.
+    let calib = &train[..train.len().min(500)];
+    let heldout = &train[calib.len()..train.len().min(calib.len() + 500)];
+    let heldout = if heldout.is_empty() { calib } else { heldout };
+    let result = quantize::ptq(&float, calib, heldout, &PtqOptions::default())
+        .with_context(|| model.display().to_string())?;
+    let labels = test
+        .labels()
+        .context("the test split has no class labels")?;
+    let test_x: Vec<&[f32]> = test.features.chunks_exact(per).collect();
+    let acc_float = eval::accuracy(&float, &test_x, labels)?;
+    let acc_int8 = eval::accuracy(&result.graph, &test_x, labels)?;
+    let bytes_float = std::fs::metadata(&model)
+        .with_context(|| model.display().to_string())?
+        .len() as usize;
+    let bytes =
+        tinyforge_tflite::write(&result.graph).context("cannot encode the quantized model")?;
+    let out = c.out.join("model_int8.tflite");
+    std::fs::write(&out, &bytes).with_context(|| format!("{}: cannot write", out.display()))?;
+    c.summary.push((
+        "int8_accuracy".into(),
+        format!(
+            "{:.2}% (float {:.2}%, {} test samples, calibration {})",
+            100.0 * acc_int8,
+            100.0 * acc_float,
+            test_x.len(),
+            result.calibration.name()
+        ),
+        serde_json::json!(acc_int8),
+    ));
+    c.summary.push((
+        "int8_bytes".into(),
+        format!(
+            "{} B (float {bytes_float} B, {:.3}x)",
+            bytes.len(),
+            bytes.len() as f64 / bytes_float.max(1) as f64
+        ),
+        serde_json::json!(bytes.len()),
+    ));
+    c.summary.push((
+        "float_bytes".into(),
+        format!("{bytes_float} B"),
+        serde_json::json!(bytes_float),
+    ));
+    c.model = Some(out);
+    Ok(())
+}
