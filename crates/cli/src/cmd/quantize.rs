@@ -6,12 +6,15 @@
 //! calibrates (up to `--calibration-samples`) and judges the calibration method, the last 20 %
 //! (the test split) measures accuracy before and after. Unlabelled data (raw tensors) both
 //! calibrates and measures agreement with the float model. The quantization itself is
-//! `tinyforge_compress::quantize`; this module only loads, reports and writes.
+//! `tinyforge_compress::quantize`; this module only loads, reports and writes. `--qat EPOCHS`
+//! first fine-tunes the float model with fake quantization on the part before the test split
+//! (`quantize::qat`), then converts the fine-tuned model exactly as without it.
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
-use tinyforge_compress::quantize::{self, eval, Calibration, PtqOptions};
+use tinyforge_compress::prune::FineTune;
+use tinyforge_compress::quantize::{self, eval, Calibration, PtqOptions, QatOptions};
 use tinyforge_data::spec::{detect_kind, DataKind, DataSpec};
 use tinyforge_graph::Graph;
 
@@ -39,9 +42,16 @@ pub struct Args {
     /// `"<node index | output tensor | weight tensor name>" = 4`.
     #[arg(long = "per-layer")]
     pub per_layer: Option<PathBuf>,
-    /// Quantization-aware fine-tuning epochs before conversion.
+    /// Quantization-aware fine-tuning epochs (on the training part of `--data`) before
+    /// conversion.
     #[arg(long)]
     pub qat: Option<usize>,
+    /// Learning rate of quantization-aware fine-tuning (Adam, constant).
+    #[arg(long, default_value_t = 2e-4)]
+    pub qat_lr: f32,
+    /// Random shift of image samples during quantization-aware fine-tuning, in pixels.
+    #[arg(long, default_value_t = 1)]
+    pub qat_shift: usize,
     /// Activation range method.
     #[arg(long, value_enum, default_value_t = Method::Auto)]
     pub calibration: Method,
@@ -75,6 +85,8 @@ struct Data {
     heldout: Vec<Vec<f32>>,
     test: Vec<Vec<f32>>,
     labels: Option<Vec<u32>>,
+    /// Everything before the test split, for quantization-aware fine-tuning (labelled data).
+    train: Option<tinyforge_data::Dataset>,
 }
 
 fn load_data(path: &Path, float: &Graph, max_calib: usize) -> anyhow::Result<Data> {
@@ -124,6 +136,7 @@ fn load_data(path: &Path, float: &Graph, max_calib: usize) -> anyhow::Result<Dat
                 heldout,
                 test: (test_start..n).map(sample).collect(),
                 labels: Some(labels[test_start..].to_vec()),
+                train: Some(ds.subset_range(0..test_start)?),
             }
         }
         _ => {
@@ -133,6 +146,7 @@ fn load_data(path: &Path, float: &Graph, max_calib: usize) -> anyhow::Result<Dat
                 heldout: all.clone(),
                 test: all,
                 labels: None,
+                train: None,
             }
         }
     })
@@ -206,10 +220,38 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
         opts.convert.layer_bits = layers;
     }
-    if args.qat.is_some() {
-        bail!("--qat: quantization-aware training needs the float model imported into the training engine, which this build does not do yet");
-    }
-    let result = quantize::ptq(&float, &refs(&data.calib), &refs(&data.heldout), &opts)
+    // With --qat the fine-tuned float model is what PTQ converts; accuracy and bytes "before"
+    // stay those of the given model.
+    let tuned = match args.qat {
+        Some(epochs) => {
+            let Some(train) = &data.train else {
+                bail!("--qat needs labelled --data (class labels) to fine-tune on");
+            };
+            let qopts = QatOptions {
+                bits: opts.convert.default_bits,
+                finetune: FineTune {
+                    epochs,
+                    lr: args.qat_lr,
+                    augment_shift: args.qat_shift,
+                    ..FineTune::default()
+                },
+            };
+            if !opts.convert.layer_bits.is_empty() {
+                bail!(
+                    "--qat with --per-layer: quantization-aware training uses one weight bit width"
+                );
+            }
+            // The training engine fake-quantizes dense weights per output unit; convert them
+            // the same way so the integer weights are the trained ones.
+            opts.convert.fc_per_channel = true;
+            let r = quantize::qat(&float, train, None, &qopts)
+                .with_context(|| format!("{model}: quantization-aware training"))?;
+            Some(r.graph)
+        }
+        None => None,
+    };
+    let base = tuned.as_ref().unwrap_or(&float);
+    let result = quantize::ptq(base, &refs(&data.calib), &refs(&data.heldout), &opts)
         .with_context(|| model.clone())?;
     let q = &result.graph;
 
@@ -221,9 +263,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         ),
         None => (None, None),
     };
-    let agree = eval::agreement(&float, q, &test)?;
+    let agree = eval::agreement(base, q, &test)?;
     let layer_samples: Vec<&[f32]> = test.iter().take(64).copied().collect();
-    let layers = eval::layer_errors(&float, q, &layer_samples)?;
+    let layers = eval::layer_errors(base, q, &layer_samples)?;
     let bytes_before = std::fs::metadata(&args.model)
         .map(|m| m.len() as usize)
         .with_context(|| model.clone())?;
@@ -253,6 +295,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             "model": model,
             "out": args.out.display().to_string(),
             "bits": opts.convert.default_bits,
+            "qat_epochs": args.qat,
             "calibration": result.calibration.name(),
             "candidates": candidates,
             "calibration_samples": data.calib.len(),
@@ -269,11 +312,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         return Ok(());
     }
     println!(
-        "{model} → {} ({}-bit weights, int8 activations, calibration {} on {} samples)",
+        "{model} → {} ({}-bit weights, int8 activations, calibration {} on {} samples{})",
         args.out.display(),
         opts.convert.default_bits,
         result.calibration.name(),
-        data.calib.len()
+        data.calib.len(),
+        args.qat.map_or(String::new(), |e| format!(
+            ", {e} epochs of quantization-aware training"
+        ))
     );
     for (m, a) in &result.candidates {
         if result.candidates.len() > 1 {

@@ -6,7 +6,8 @@
 //! method turns each histogram into a range; [`convert::convert`] applies the TFLite converter's
 //! conventions (see that module). Without a method given, every method is tried and the one
 //! whose model agrees best with the float model on a held-out batch wins (argmax agreement,
-//! then output MSE).
+//! then output MSE). [`qat::qat`] fine-tunes with fake quantization first; its result is
+//! converted by [`ptq`] the same way.
 //!
 //! ```
 //! use tinyforge_compress::quantize::{eval, ptq, PtqOptions};
@@ -26,12 +27,14 @@ pub mod calibrate;
 pub mod convert;
 pub mod eval;
 pub mod packed;
+pub mod qat;
 
 use tinyforge_graph::Graph;
 
 pub use calibrate::{Calibration, Stats};
 pub use convert::ConvertOptions;
 pub use eval::{Agreement, LayerError};
+pub use qat::{qat, QatOptions, QatResult};
 
 use crate::error::{CompressError, CompressResult};
 
