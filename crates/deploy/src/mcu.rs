@@ -427,6 +427,9 @@ pub fn mcu_run(dir: &Path, inputs: &[&[u8]]) -> DeployResult<McuReport> {
 
 /// [`mcu_run`] with explicit options.
 pub fn mcu_run_with(dir: &Path, inputs: &[&[u8]], opts: &McuOptions) -> DeployResult<McuReport> {
+    // QEMU runs inside the build folder, so every path handed to it and to the plugin must be
+    // absolute: a relative `dir` would otherwise be resolved twice.
+    let dir = &std::path::absolute(dir).map_err(|e| DeployError::io(dir, e))?;
     let tools = Toolchain::find()?;
     let io = IoSizes::read(dir)?;
     if inputs.len() != io.inputs.len() {
