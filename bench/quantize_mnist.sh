@@ -1,27 +1,41 @@
 #!/usr/bin/env bash
-# Int8 (and int4) post-training quantization of the product's MNIST DS-CNN: trains the float
-# model with the bundled recipe, then quantizes it with calibration on the training part and
-# reports accuracy on the test split (last 2,000 images) before and after, and model bytes.
-#   bench/quantize_mnist.sh [EPOCHS]
-# Bars (issue 2): int8 drop <= 0.3 points and bytes <= 0.27x float; int4 bytes <= 0.15x.
+# Quantization of the product's MNIST DS-CNN: trains the float model with the bundled recipe
+# (or takes MODEL=path/to/float.tflite), then quantizes it with calibration (and, for the QAT
+# rows, fine-tuning) on the training part and reports accuracy on the test split (last 2,000
+# images) before and after, and model bytes.
+#   bench/quantize_mnist.sh [EPOCHS] [QAT_EPOCHS]
+# Bars (issue 2): int8 PTQ drop <= 0.3 points, 4-bit QAT <= 1.0 (2-bit: the converter has no
+# 2-bit tensor type yet);
+# bytes int8 <= 0.27x float, int4 <= 0.15x.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 EPOCHS="${1:-16}"
+QAT="${2:-3}"
 OUT=runs/bench_quantize
 mkdir -p "$OUT"
 cargo build --release -p tinyforge
 TF=target/release/tinyforge
 [ -n "${CARGO_TARGET_DIR:-}" ] && TF="$CARGO_TARGET_DIR/release/tinyforge"
-"$TF" train examples/mnist_dscnn.toml --out "$OUT" --epochs "$EPOCHS"
-for bits in 8 4; do
-  "$TF" quantize "$OUT/model.tflite" --data data/mnist --bits "$bits" \
-    --out "$OUT/model_int$bits.tflite" --json > "$OUT/quantize_int$bits.json"
-  python3 - "$OUT/quantize_int$bits.json" "$bits" <<'PY'
+if [ -n "${MODEL:-}" ]; then
+  [ "$MODEL" -ef "$OUT/model.tflite" ] || cp "$MODEL" "$OUT/model.tflite"
+else
+  "$TF" train examples/mnist_dscnn.toml --out "$OUT" --epochs "$EPOCHS"
+fi
+run() { # NAME ARGS...
+  local name=$1; shift
+  local t0=$SECONDS
+  "$TF" quantize "$OUT/model.tflite" --data data/mnist "$@" \
+    --out "$OUT/model_$name.tflite" --json > "$OUT/quantize_$name.json"
+  python3 - "$OUT/quantize_$name.json" "$name" "$((SECONDS - t0))" <<'PY'
 import json, sys
 j = json.load(open(sys.argv[1]))
 b = j["bytes_after"] / j["bytes_before"]
-print(f"int{sys.argv[2]} weights: accuracy {100*j['accuracy_before']:.2f}% -> "
+print(f"{sys.argv[2]:<10} accuracy {100*j['accuracy_before']:.2f}% -> "
       f"{100*j['accuracy_after']:.2f}% (drop {100*(j['accuracy_before']-j['accuracy_after']):.2f} pts), "
-      f"bytes {j['bytes_before']} -> {j['bytes_after']} ({b:.3f}x), calibration {j['calibration']}")
+      f"bytes {j['bytes_before']} -> {j['bytes_after']} ({b:.3f}x), calibration {j['calibration']}, "
+      f"{sys.argv[3]} s")
 PY
-done
+}
+run int8 --bits 8
+run int4 --bits 4
+run int4_qat --bits 4 --qat "$QAT"
