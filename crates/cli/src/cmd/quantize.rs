@@ -241,9 +241,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                     "--qat with --per-layer: quantization-aware training uses one weight bit width"
                 );
             }
-            // The training engine fake-quantizes dense weights per output unit; convert them
-            // the same way so the integer weights are the trained ones.
+            // The training engine fake-quantizes dense weights per output unit at 8 bits;
+            // convert them the same way so the integer weights are the trained ones.
             opts.convert.fc_per_channel = true;
+            for (n, node) in float.nodes.iter().enumerate() {
+                if node.op.name() == "FULLY_CONNECTED" {
+                    opts.convert.layer_bits.insert(n, quantize::qat::DENSE_BITS);
+                }
+            }
             let r = quantize::qat(&float, train, None, &qopts)
                 .with_context(|| format!("{model}: quantization-aware training"))?;
             Some(r.graph)

@@ -2,8 +2,8 @@
 //! weights and activations seen through fake quantizers, and returns the fine-tuned float
 //! graph for [`super::ptq`] to convert.
 //!
-//! Weights get per-channel symmetric fake-quant at the target bit width (`kernel` parameters
-//! of convolutions, depthwise convolutions and dense layers; biases stay float, as they become
+//! Weights get per-channel symmetric fake-quant at the target bit width (convolutions and
+//! depthwise convolutions; dense layers at [`DENSE_BITS`]; biases stay float, as they become
 //! int32); every node output gets int8 asymmetric fake-quant with moving-average ranges.
 //! Gradients pass straight through (clipped values get none). The fake quantizer computes a
 //! channel's scale as `max|w| / qmax` and rounds half away from zero, exactly as
@@ -16,7 +16,8 @@
 //! [`crate::prune::finetune`] is the training loop.
 use tinyforge_data::Dataset;
 use tinyforge_graph::Graph;
-use tinyforge_train::{ActFakeQuant, WeightFakeQuant};
+use tinyforge_train::layers::Layer;
+use tinyforge_train::{ActFakeQuant, Op, WeightFakeQuant};
 
 use crate::error::{CompressError, CompressResult};
 use crate::prune::finetune::{self, FineTune};
@@ -24,6 +25,12 @@ use crate::prune::finetune::{self, FineTune};
 /// Moving-average factor of the activation ranges: fast enough to settle within an epoch of
 /// fine-tuning on small datasets.
 pub const ACT_MOMENTUM: f32 = 0.99;
+
+/// Weight bits of dense layers whatever the target width: the converter quantizes
+/// FULLY_CONNECTED weights per output unit to match the fake quantizer, and TFLite Micro reads
+/// per-channel FULLY_CONNECTED weights only as int8. A classifier head is a small share of the
+/// weights, and 8 bits there is the usual choice anyway.
+pub const DENSE_BITS: u8 = 8;
 
 /// Options of [`qat`].
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -74,11 +81,15 @@ pub fn qat(
     let imported = tinyforge_train::import::import_graph_full(float)
         .map_err(|e| CompressError::Unsupported(format!("quantization-aware training: {e}")))?;
     let mut model = imported.model;
-    model.visit_params(&mut |p| {
-        if p.name == "kernel" {
-            p.fake_quant = Some(WeightFakeQuant { bits: opts.bits });
-        }
-    });
+    for node in &mut model.nodes {
+        let (param, bits) = match &mut node.op {
+            Op::Layer(Layer::Conv2d(l)) => (&mut l.weight, opts.bits),
+            Op::Layer(Layer::DepthwiseConv2d(l)) => (&mut l.weight, opts.bits),
+            Op::Layer(Layer::Dense(l)) => (&mut l.weight, DENSE_BITS),
+            _ => continue,
+        };
+        param.fake_quant = Some(WeightFakeQuant { bits });
+    }
     // Node 0 is the input, quantized by the converter from the calibrated range alone.
     for node in model.nodes.iter_mut().skip(1) {
         node.act_quant = Some(ActFakeQuant::new(8, ACT_MOMENTUM));
