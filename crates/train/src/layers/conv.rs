@@ -7,7 +7,7 @@
 
 use rayon::prelude::*;
 
-use crate::simd::vectorized;
+use crate::simd::{self, vectorized};
 
 use super::{glorot, Activation, Geom, Padding};
 use crate::error::{TrainError, TrainResult};
@@ -123,7 +123,7 @@ impl Conv2d {
         let epilogue = |yc: &mut [f32]| {
             if let Some(b) = bias {
                 for row in yc.chunks_exact_mut(o) {
-                    row.iter_mut().zip(b).for_each(|(v, b)| *v += b);
+                    simd::add(row, b);
                 }
             }
             act.apply(yc);
@@ -225,7 +225,7 @@ impl Conv2d {
                         if has_bias {
                             bp.fill(0.0);
                             for row in gyc.chunks_exact(o) {
-                                bp.iter_mut().zip(row).for_each(|(b, g)| *b += g);
+                                simd::add(bp, row);
                             }
                         }
                         let a: &[f32] = if pointwise { xc } else { colc };

@@ -5,7 +5,7 @@
 
 use rayon::prelude::*;
 
-use crate::simd::vectorized;
+use crate::simd::{self, vectorized};
 
 use super::{glorot, Activation, Geom, Padding};
 use crate::error::{TrainError, TrainResult};
@@ -190,7 +190,7 @@ impl DepthwiseConv2d {
                         bp.fill(0.0);
                         if has_bias {
                             for row in gyc.chunks_exact(c) {
-                                bp.iter_mut().zip(row).for_each(|(b, g)| *b += g);
+                                simd::add(bp, row);
                             }
                         }
                         let mut gxc = gxc.as_deref_mut();
@@ -296,9 +296,7 @@ fn forward_s1(
                 let src = &xs[(iy * g.w + ix0) * c..][..len];
                 let wk = &w[(ky * g.kw + kx) * c..][..c];
                 for (d, s) in dst.chunks_exact_mut(c).zip(src.chunks_exact(c)) {
-                    for ((d, &s), &wv) in d.iter_mut().zip(s).zip(wk) {
-                        *d += s * wv;
-                    }
+                    simd::mul_acc(d, s, wk);
                 }
             }
         }
@@ -336,17 +334,13 @@ fn backward_s1(
                 let wo = (ky * g.kw + kx) * c;
                 let wg = &mut wp[wo..wo + c];
                 for (gp, xp) in go.chunks_exact(c).zip(src.chunks_exact(c)) {
-                    for ((d, &a), &b) in wg.iter_mut().zip(xp).zip(gp) {
-                        *d += a * b;
-                    }
+                    simd::mul_acc(wg, xp, gp);
                 }
                 if let Some(gx) = gxs.as_deref_mut() {
                     let wk = &w[wo..wo + c];
                     let gi = &mut gx[at..at + len];
                     for (gip, gp) in gi.chunks_exact_mut(c).zip(go.chunks_exact(c)) {
-                        for ((d, &a), &b) in gip.iter_mut().zip(wk).zip(gp) {
-                            *d += a * b;
-                        }
+                        simd::mul_acc(gip, wk, gp);
                     }
                 }
             }

@@ -4,7 +4,7 @@
 
 use rayon::prelude::*;
 
-use crate::simd::vectorized;
+use crate::simd::{self, vectorized};
 
 use super::{Geom, Padding};
 use crate::error::{TrainError, TrainResult};
@@ -283,7 +283,7 @@ impl GlobalAvgPool {
                     || {
                         o.fill(0.0);
                         for row in xs.chunks_exact(c) {
-                            o.iter_mut().zip(row).for_each(|(a, v)| *a += v);
+                            simd::add(o, row);
                         }
                         o.iter_mut().for_each(|a| *a *= inv);
                     },
@@ -306,7 +306,7 @@ impl GlobalAvgPool {
                     #[inline(always)]
                     || {
                         for row in gs.chunks_exact_mut(c) {
-                            row.iter_mut().zip(g).for_each(|(d, v)| *d = v * inv);
+                            simd::scale_to(row, g, inv);
                         }
                     },
                 )
