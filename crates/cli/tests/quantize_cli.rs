@@ -77,6 +77,27 @@ fn ad01_reconstruction_within_ten_percent() {
 }
 
 #[test]
+fn qat_without_labels_is_one_clear_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = calib_dir("pretrainedResnet", tmp.path());
+    let out = tmp.path().join("x.tflite");
+    let o = tinyforge()
+        .arg("quantize")
+        .arg(root().join("testdata/models/pretrainedResnet.tflite"))
+        .args(["--bits", "4", "--qat", "1", "--data"])
+        .arg(&data)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("--qat needs labelled --data"), "{err}");
+    assert!(!out.exists());
+}
+
+#[test]
 fn mismatched_calibration_data_is_one_clear_error() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("bad");
