@@ -9,7 +9,7 @@
 //! [`activation_range_f32`]: super::quant::activation_range_f32
 
 use super::quant::{activation_range_f32, FusedActivation};
-use super::{elems, ConvGeometry};
+use super::{check_conv_buffers, ConvGeometry};
 use crate::{KernelError, KernelResult, Shape4};
 
 /// Shapes, geometry and activation clamp of a float conv.
@@ -77,14 +77,13 @@ impl Conv2dF32Params {
         output: usize,
     ) -> KernelResult {
         self.check_params()?;
-        if input != elems(&self.input_shape)?
-            || filter != elems(&self.filter_shape)?
-            || output != elems(&self.output_shape)?
-            || bias.is_some_and(|b| b != self.output_shape.c)
-        {
-            return Err(KernelError::BufferSize);
-        }
-        Ok(())
+        check_conv_buffers(
+            (&self.input_shape, &self.filter_shape, &self.output_shape),
+            input,
+            filter,
+            bias,
+            output,
+        )
     }
 }
 

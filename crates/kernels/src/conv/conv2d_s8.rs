@@ -19,7 +19,7 @@
 use super::quant::{
     activation_range_s8, populate_multipliers, requantize_s8, shifts_ok, FusedActivation,
 };
-use super::{elems, ConvGeometry};
+use super::{check_conv_buffers, ConvGeometry};
 use crate::{KernelError, KernelResult, Shape4};
 
 /// Float quantization parameters of a conv-like op, as read from the model, for `prepare`.
@@ -132,14 +132,13 @@ impl<'a> Conv2dS8Params<'a> {
         output: usize,
     ) -> KernelResult {
         self.check_params()?;
-        if input != elems(&self.input_shape)?
-            || filter != elems(&self.filter_shape)?
-            || output != elems(&self.output_shape)?
-            || bias.is_some_and(|b| b != self.output_shape.c)
-        {
-            return Err(KernelError::BufferSize);
-        }
-        Ok(())
+        check_conv_buffers(
+            (&self.input_shape, &self.filter_shape, &self.output_shape),
+            input,
+            filter,
+            bias,
+            output,
+        )
     }
 
     /// Whether the i16 widening trick of the fast kernels is exact: `x + input_offset` must

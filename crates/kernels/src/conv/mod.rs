@@ -33,7 +33,7 @@ pub use conv2d_s8_outer::conv2d_s8_outer;
 pub use quant::FusedActivation;
 
 use crate::padding::{compute_padding, Padding};
-use crate::KernelError;
+use crate::{KernelError, KernelResult};
 
 /// Stride, dilation and explicit leading padding of a windowed op (TFLM's `ConvParams`
 /// geometry). Trailing padding is implicit: taps outside the input are skipped.
@@ -136,6 +136,26 @@ impl ConvGeometry {
 /// Element count of a shape, with overflow as a buffer-size error.
 pub(crate) fn elems(s: &crate::Shape4) -> Result<usize, KernelError> {
     s.elements().ok_or(KernelError::BufferSize)
+}
+
+/// The buffer-length contract shared by every convolution-like kernel (conv and depthwise,
+/// int8 and float): dense NHWC input/output, a dense filter and one bias per output channel.
+pub(crate) fn check_conv_buffers(
+    shapes: (&crate::Shape4, &crate::Shape4, &crate::Shape4),
+    input: usize,
+    filter: usize,
+    bias: Option<usize>,
+    output: usize,
+) -> KernelResult {
+    let (i, f, o) = shapes;
+    if input != elems(i)?
+        || filter != elems(f)?
+        || output != elems(o)?
+        || bias.is_some_and(|b| b != o.c)
+    {
+        return Err(KernelError::BufferSize);
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@
 
 use crate::conv::conv2d_f32::clamp_f32;
 use crate::conv::quant::{activation_range_f32, FusedActivation};
-use crate::conv::{elems, ConvGeometry};
+use crate::conv::{check_conv_buffers, ConvGeometry};
 use crate::{KernelError, KernelResult, Shape4};
 
 const BLOCK: usize = 64;
@@ -80,14 +80,13 @@ impl DepthwiseF32Params {
         output: usize,
     ) -> KernelResult {
         self.check_params()?;
-        if input != elems(&self.input_shape)?
-            || filter != elems(&self.filter_shape)?
-            || output != elems(&self.output_shape)?
-            || bias.is_some_and(|b| b != self.output_shape.c)
-        {
-            return Err(KernelError::BufferSize);
-        }
-        Ok(())
+        check_conv_buffers(
+            (&self.input_shape, &self.filter_shape, &self.output_shape),
+            input,
+            filter,
+            bias,
+            output,
+        )
     }
 }
 

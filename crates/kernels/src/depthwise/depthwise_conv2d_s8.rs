@@ -6,7 +6,7 @@
 //! multiplier 1, input offset in [−127, 128]) and the reference otherwise.
 
 use crate::conv::quant::{activation_range_s8, populate_multipliers, requantize_s8, shifts_ok};
-use crate::conv::{elems, ConvGeometry, ConvQuant};
+use crate::conv::{check_conv_buffers, ConvGeometry, ConvQuant};
 use crate::{KernelError, KernelResult, Shape4};
 
 /// Everything the int8 depthwise kernel reads besides the tensors.
@@ -109,14 +109,13 @@ impl<'a> DepthwiseS8Params<'a> {
         output: usize,
     ) -> KernelResult {
         self.check_params()?;
-        if input != elems(&self.input_shape)?
-            || filter != elems(&self.filter_shape)?
-            || output != elems(&self.output_shape)?
-            || bias.is_some_and(|b| b != self.output_shape.c)
-        {
-            return Err(KernelError::BufferSize);
-        }
-        Ok(())
+        check_conv_buffers(
+            (&self.input_shape, &self.filter_shape, &self.output_shape),
+            input,
+            filter,
+            bias,
+            output,
+        )
     }
 }
 
