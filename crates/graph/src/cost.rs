@@ -157,6 +157,7 @@ pub fn layerwise_floor(g: &Graph) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ir::DType;
     use crate::testutil::small_cnn;
 
     #[test]
@@ -193,5 +194,18 @@ mod tests {
         assert_eq!(g.nodes[6].inputs[1], w);
         let before = graph_cost(&small_cnn()).weight_bytes;
         assert_eq!(graph_cost(&g).weight_bytes, before);
+    }
+
+    #[test]
+    fn packed_weights_count_their_packed_bytes() {
+        // The conv filter has 36 elements: 18 bytes as int4, 9 as int2.
+        for (dtype, want) in [(DType::I4, 18), (DType::I2, 9)] {
+            let mut g = small_cnn();
+            let w = g.nodes[0].inputs[1].unwrap();
+            g.tensors[w].dtype = dtype;
+            assert_eq!(node_cost(&g, 0).weight_bytes, want + 16);
+        }
+        assert_eq!(DType::I2.bytes_for(5), 2);
+        assert_eq!(DType::I4.bytes_for(5), 3);
     }
 }

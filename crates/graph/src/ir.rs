@@ -20,6 +20,11 @@ pub enum DType {
     Bool,
     /// 4-bit signed integers, packed two per byte (low nibble first), as TFLite's INT4.
     I4,
+    /// 2-bit signed integers (−2..1), packed four per byte: element `4k + j` in bits
+    /// `2j..2j+2` of byte `k`, two's complement, the last byte padded with zeros. Stored in
+    /// `.tflite` as TFLite's INT2 type code (TFLite Micro has no INT2 kernels; tinyforge's
+    /// runtime and generated code read this layout in place).
+    I2,
 }
 
 impl DType {
@@ -30,15 +35,25 @@ impl DType {
             DType::I8 | DType::U8 | DType::Bool => Some(1),
             DType::I16 => Some(2),
             DType::I64 => Some(8),
-            DType::I4 => None,
+            DType::I4 | DType::I2 => None,
         }
     }
 
     /// Storage bytes for `elements` values of this type.
     pub fn bytes_for(self, elements: usize) -> usize {
-        match self.size() {
-            Some(s) => elements * s,
-            None => elements.div_ceil(2),
+        match self {
+            DType::I4 => elements.div_ceil(2),
+            DType::I2 => elements.div_ceil(4),
+            _ => elements * self.size().unwrap_or(1),
+        }
+    }
+
+    /// Bits per element of the packed sub-byte types (`None` for whole-byte types).
+    pub fn packed_bits(self) -> Option<u32> {
+        match self {
+            DType::I4 => Some(4),
+            DType::I2 => Some(2),
+            _ => None,
         }
     }
 
@@ -52,6 +67,7 @@ impl DType {
             DType::I64 => "int64",
             DType::Bool => "bool",
             DType::I4 => "int4",
+            DType::I2 => "int2",
         }
     }
 }

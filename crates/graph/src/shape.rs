@@ -23,7 +23,7 @@ pub fn checked_bytes(t: &Tensor) -> Option<usize> {
     let n = checked_elements(&t.shape)?;
     match t.dtype.size() {
         Some(s) => n.checked_mul(s),
-        None => Some(n.div_ceil(2)),
+        None => Some(t.dtype.bytes_for(n)),
     }
 }
 
@@ -269,7 +269,10 @@ impl<'g> Ctx<'g> {
 
 /// Integer dtypes that carry quantization parameters when used as activations or weights.
 fn is_quantized_dtype(d: DType) -> bool {
-    matches!(d, DType::I8 | DType::U8 | DType::I16 | DType::I4)
+    matches!(
+        d,
+        DType::I8 | DType::U8 | DType::I16 | DType::I4 | DType::I2
+    )
 }
 
 /// Checks node `node_idx`'s operands and returns the shapes its outputs must have.
@@ -676,7 +679,7 @@ fn spatial(
 }
 
 /// Dtype/quant rules of the weighted ops (conv, depthwise, fully connected):
-/// float: all f32; int8: int8 (or packed int4) weights, int32 bias; int16x8: int64 bias.
+/// float: all f32; int8: int8 (or packed int4 / int2) weights, int32 bias; int16x8: int64 bias.
 fn weights_dtypes(
     c: &Ctx<'_>,
     x: &Tensor,
@@ -686,7 +689,7 @@ fn weights_dtypes(
 ) -> GraphResult<()> {
     match x.dtype {
         DType::F32 => {
-            if matches!(w.dtype, DType::I8 | DType::I4) {
+            if matches!(w.dtype, DType::I8 | DType::I4 | DType::I2) {
                 return Err(c.node_err(format!(
                     "hybrid op (float32 input, {} weights `{}`) is not supported, as in TFLite \
                      Micro: quantize the whole model or store float weights",
@@ -701,7 +704,7 @@ fn weights_dtypes(
             }
         }
         DType::I8 | DType::I16 => {
-            c.dtype_in(w, "weights", &[DType::I8, DType::I4])?;
+            c.dtype_in(w, "weights", &[DType::I8, DType::I4, DType::I2])?;
             c.same_dtype(x, out)?;
             c.quant(x, "input", None)?;
             c.quant(out, "output", None)?;

@@ -336,7 +336,10 @@ mod tests {
                         let n = (r as usize >> 12) % g.nodes.len();
                         g.nodes[n].inputs.truncate(1);
                     }
-                    5 => g.tensors[ti].dtype = [DType::I4, DType::F32, DType::I64][r as usize % 3],
+                    5 => {
+                        g.tensors[ti].dtype =
+                            [DType::I4, DType::I2, DType::F32, DType::I64][r as usize % 4]
+                    }
                     _ => g.tensors[ti].quant = None,
                 }
             }

@@ -344,13 +344,18 @@ fn const_bytes(g: &Graph, id: TensorId) -> &[u8] {
         .unwrap_or(&[])
 }
 
-/// The packed int4 weights of tensor `id`, read in place by the `_s4` kernels; `None` for
-/// int8 weights.
+/// The packed int4 / int2 weights of tensor `id`, read in place by the packed kernels (no
+/// unpacked copy exists in RAM); `None` for int8 weights.
 fn packed_filter(g: &Graph, id: TensorId) -> Option<k::packed::PackedWeights<'_>> {
     let t = g.tensors.get(id)?;
-    (t.dtype == tinyforge_graph::DType::I4).then(|| k::packed::PackedWeights {
+    let bits = match t.dtype {
+        tinyforge_graph::DType::I4 => k::packed::WeightBits::I4,
+        tinyforge_graph::DType::I2 => k::packed::WeightBits::I2,
+        _ => return None,
+    };
+    Some(k::packed::PackedWeights {
         data: const_bytes(g, id),
-        bits: k::packed::WeightBits::I4,
+        bits,
         len: t.elements(),
     })
 }

@@ -358,9 +358,9 @@ fn shape4(c: &Ctx<'_>, t: &Tensor) -> RuntimeResult<Shape4> {
     Ok(Shape4::new(d[0], d[1], d[2], d[3]))
 }
 
-/// Int8 weights, or packed int4 weights (which the `_s4` kernels read in place).
-fn require_int8_or_int4(c: &Ctx<'_>, t: &Tensor) -> RuntimeResult<()> {
-    if t.dtype == DType::I4 {
+/// Int8 weights, or packed int4 / int2 weights (which the packed kernels read in place).
+fn require_int8_or_packed(c: &Ctx<'_>, t: &Tensor) -> RuntimeResult<()> {
+    if matches!(t.dtype, DType::I4 | DType::I2) {
         return Ok(());
     }
     require_dtype(c, t, DType::I8)
@@ -506,7 +506,7 @@ fn conv(
             ))
         }
         DType::I8 => {
-            require_int8_or_int4(c, filter)?;
+            require_int8_or_packed(c, filter)?;
             c.const_data(filter)?;
             let (in_s, in_z) = c.qparams(input)?;
             let fq = filter
@@ -540,8 +540,13 @@ fn conv(
             match fused {
                 None => {
                     require_dtype(c, out, DType::I8)?;
-                    let kind =
-                        crate::sparse::conv_kind(c.const_data(c.tensor(filter)?)?, p, filter, bias);
+                    // Packed filters stay packed: the sparse encoder reads int8 bytes.
+                    let ft = c.tensor(filter)?;
+                    let kind = if ft.dtype == DType::I8 {
+                        crate::sparse::conv_kind(c.const_data(ft)?, p, filter, bias)
+                    } else {
+                        Kind::ConvS8 { p, filter, bias }
+                    };
                     Ok(c.step(vec![c.act_region(0)?], out_region, kind))
                 }
                 Some((_, conv_is_first, add_act)) => {
@@ -632,7 +637,7 @@ fn depthwise(c: &Ctx<'_>, o: &tinyforge_graph::DepthwiseConv2dOptions) -> Runtim
             Ok(c.step(ins, out_region, Kind::DwF32 { p, filter, bias }))
         }
         DType::I8 => {
-            require_int8_or_int4(c, filter)?;
+            require_int8_or_packed(c, filter)?;
             require_dtype(c, out, DType::I8)?;
             c.const_data(filter)?;
             let (in_s, in_z) = c.qparams(input)?;
@@ -710,7 +715,7 @@ fn fully_connected(c: &Ctx<'_>, o: &tinyforge_graph::FullyConnectedOptions) -> R
             Ok(c.step(ins, out_region, Kind::FcF32 { p, filter, bias }))
         }
         DType::I8 => {
-            require_int8_or_int4(c, filter)?;
+            require_int8_or_packed(c, filter)?;
             require_dtype(c, out, DType::I8)?;
             c.const_data(filter)?;
             let (in_s, in_z) = c.qparams(input)?;
@@ -734,7 +739,16 @@ fn fully_connected(c: &Ctx<'_>, o: &tinyforge_graph::FullyConnectedOptions) -> R
             let p = FcS8::from_params(&params);
             let bias = bias.map(|b| c.const_i32(b)).transpose()?;
             let fid = c.input_id(1)?;
-            let kind = crate::sparse::fc_kind(c.const_data(c.tensor(fid)?)?, p, fid, bias);
+            let ft = c.tensor(fid)?;
+            let kind = if ft.dtype == DType::I8 {
+                crate::sparse::fc_kind(c.const_data(ft)?, p, fid, bias)
+            } else {
+                Kind::FcS8 {
+                    p,
+                    filter: fid,
+                    bias,
+                }
+            };
             Ok(c.step(ins, out_region, kind))
         }
         d => Err(c.unsupported(format!("{} input", d.name()))),

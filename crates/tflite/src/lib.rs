@@ -9,6 +9,13 @@
 //!   [`SUPPORTED_OPS`](tinyforge_graph::SUPPORTED_OPS).
 //! * [`write()`]: a schema-3 `.tflite` that LiteRT and TFLite Micro load; `read(write(g)) == g`.
 //!
+//! Packed weights: TFLite's `INT4` (code 17) is [`DType::I4`](tinyforge_graph::DType::I4),
+//! two per byte, low nibble first, as TFLite Micro unpacks it. The schema's `INT2` (code 19) is
+//! [`DType::I2`](tinyforge_graph::DType::I2) in tinyforge's layout: four per byte, element
+//! `4k + j` in bits `2j..2j+2` of byte `k`, two's complement −2..1, last byte zero-padded.
+//! TFLite Micro and LiteRT do not execute INT2 tensors; `tinyforge run` and the generated code
+//! do.
+//!
 //! The flatbuffer bindings are ours, written from the schema's field ids ([`schema`]), and the
 //! reader needs no `unsafe` (its table view bounds-checks every access even after verification).
 //! Neighbours: `tinyforge-graph` defines the IR; `tinyforge-runtime` executes what we read;

@@ -150,7 +150,7 @@ pub fn builtin_code(op: &Op) -> Option<i32> {
 pub fn op_version(op: &Op, input_dtype: Option<DType>, output_dtype: Option<DType>) -> i32 {
     let quantized = matches!(
         input_dtype,
-        Some(DType::I8 | DType::U8 | DType::I16 | DType::I4)
+        Some(DType::I8 | DType::U8 | DType::I16 | DType::I4 | DType::I2)
     );
     match op {
         Op::Reshape | Op::Squeeze { .. } => 1,

@@ -190,7 +190,7 @@ impl<'a> Reader<'a> {
                 &tensor,
                 format!(
                     "type {name} (code {type_code}) is not supported; supported: FLOAT32, \
-                     INT8, UINT8, INT16, INT32, INT64, BOOL, INT4"
+                     INT8, UINT8, INT16, INT32, INT64, BOOL, INT4, INT2"
                 ),
             )
         })?;
@@ -471,6 +471,7 @@ fn dtype(code: i8) -> Option<DType> {
         tensor_type::INT16 => DType::I16,
         tensor_type::INT8 => DType::I8,
         tensor_type::INT4 => DType::I4,
+        tensor_type::INT2 => DType::I2,
         _ => return None,
     })
 }
@@ -486,6 +487,7 @@ pub(crate) fn type_code(d: DType) -> i8 {
         DType::I16 => tensor_type::INT16,
         DType::I8 => tensor_type::INT8,
         DType::I4 => tensor_type::INT4,
+        DType::I2 => tensor_type::INT2,
     }
 }
 
@@ -496,6 +498,7 @@ pub(crate) fn zero_point_range(d: DType) -> std::ops::RangeInclusive<i64> {
         DType::U8 => 0..=255,
         DType::I16 => -32768..=32767,
         DType::I4 => -8..=7,
+        DType::I2 => -2..=1,
         _ => i64::from(i32::MIN)..=i64::from(i32::MAX),
     }
 }

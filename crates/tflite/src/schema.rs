@@ -188,6 +188,9 @@ pub mod tensor_type {
     pub const INT16: i8 = 7;
     pub const INT8: i8 = 9;
     pub const INT4: i8 = 17;
+    /// Four 2-bit values per byte in tinyforge's layout (see `tinyforge_graph::DType::I2`);
+    /// TFLite Micro has no kernel that reads it.
+    pub const INT2: i8 = 19;
 }
 
 /// `Padding` enum.

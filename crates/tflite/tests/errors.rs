@@ -323,8 +323,18 @@ fn int4_and_external_buffers_are_read() {
     // A constant stored after the flatbuffer.
     s.tensors.push(t(&[2], tensor_type::INT32, 2));
     s.buffers.push(Buf::External(vec![1, 0, 0, 0, 2, 0, 0, 0]));
+    // A packed int2 constant of 5 elements needs 2 bytes (tinyforge's layout, INT2 = 19).
+    s.tensors.push(t(&[5], tensor_type::INT2, 3));
+    s.buffers.push(Buf::Inline(vec![0b10_00_11_01, 0x01]));
     let g = read(&build(&s)).unwrap();
     assert_eq!(g.tensors[2].dtype, DType::I4);
+    assert_eq!(g.tensors[4].dtype, DType::I2);
+    assert_eq!(
+        g.tensors[4].data.as_deref(),
+        Some(&[0b10_00_11_01, 0x01][..])
+    );
+    // The writer keeps the type: the graph round-trips.
+    assert_eq!(read(&write(&g).unwrap()).unwrap(), g);
     assert_eq!(g.tensors[2].data.as_deref(), Some(&[0x21, 0x43, 0x05][..]));
     assert_eq!(
         g.tensors[3].data.as_deref(),
