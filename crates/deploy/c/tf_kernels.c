@@ -12,10 +12,13 @@
 
 #if defined(__GNUC__)
 #define TF_NOINLINE __attribute__((noinline))
+/* Forced even at -Os: the bit width / block size arguments must fold into each copy. */
+#define TF_INLINE __attribute__((always_inline)) static inline
 /* Run once per inference on a handful of values: optimise these for size. */
 #define TF_COLD __attribute__((cold))
 #else
 #define TF_NOINLINE
+#define TF_INLINE static inline
 #define TF_COLD
 #endif
 
@@ -126,7 +129,8 @@ static int conv_is_direct(const tf_conv_params *p)
 size_t tf_conv2d_s8_scratch(const tf_conv_params *p)
 {
     if (conv_is_direct(p)) return 0;
-    return 2u * (size_t)p->k_h * p->k_w * p->in_c;
+    /* the sparse kernel gathers four patches per pass, the others two */
+    return (p->sparse_block ? 4u : 2u) * (size_t)p->k_h * p->k_w * p->in_c;
 }
 
 /* The K-long patch feeding output pixel (b, oy, ox): a pointer into the input
@@ -505,6 +509,333 @@ void tf_fully_connected_s8(const tf_fc_params *p, const int8_t *in, int8_t *out)
                                  p->act_min, p->act_max);
         }
     }
+}
+
+/* ---- compressed filters: packed int4 / int2 --------------------------- */
+
+/* Weight i of a packed filter, sign-extended: (n ^ 8) - 8 maps the raw nibble
+ * 0..15 to -8..7 (and (f ^ 2) - 2 the 2-bit field to -2..1) with no shifts of
+ * negative values. */
+TF_INLINE int32_t pw_get(const uint8_t *w, size_t i, int bits)
+{
+    if (bits == 4) {
+        uint32_t b = w[i >> 1];
+        uint32_t nib = (i & 1u) ? b >> 4 : b & 0xFu;
+        return (int32_t)(nib ^ 8u) - 8;
+    }
+    uint32_t f = ((uint32_t)w[i >> 2] >> (2u * (i & 3u))) & 3u;
+    return (int32_t)(f ^ 2u) - 2;
+}
+
+#if TF_DSP
+/* Four packed weights w0..w3 (starting at the first field of byte q[0]) as two
+ * int16 pairs lining up with sx02 / sx13 of four activations: lo = (w0, w2),
+ * hi = (w1, w3). Spreading the bytes puts w2 at bit 16, then one mask, XOR and
+ * SSUB16 sign-extend both halves at once. */
+TF_INLINE void pw_pairs(const uint8_t *q, int bits, int32_t *lo, int32_t *hi)
+{
+    if (bits == 4) {
+        const uint32_t v = (uint32_t)q[0] | ((uint32_t)q[1] << 8);
+        const uint32_t h = v | (v << 8), m = 0x000F000Fu, s = 0x00080008u;
+        *lo = (int32_t)__ssub16((int32_t)((h & m) ^ s), (int32_t)s);
+        *hi = (int32_t)__ssub16((int32_t)(((h >> 4) & m) ^ s), (int32_t)s);
+    } else {
+        const uint32_t v = q[0];
+        const uint32_t h = v | (v << 12), m = 0x00030003u, s = 0x00020002u;
+        *lo = (int32_t)__ssub16((int32_t)((h & m) ^ s), (int32_t)s);
+        *hi = (int32_t)__ssub16((int32_t)(((h >> 2) & m) ^ s), (int32_t)s);
+    }
+}
+#endif
+
+/* acc0 += dot(a0, w), acc1 += dot(a1, w) (a1 may be NULL) over the K weights of
+ * a packed filter that start at element `start`. Rows starting on a byte
+ * boundary take four weights per step; others go weight by weight. */
+TF_INLINE void pdot(const int8_t *a0, const int8_t *a1, const uint8_t *w, size_t start, int K,
+                    int bits, int32_t *acc0, int32_t *acc1)
+{
+    int32_t s0 = *acc0, s1 = acc1 ? *acc1 : 0;
+    int k = 0;
+#if TF_DSP
+    const size_t per_byte = bits == 4 ? 2u : 4u;
+    if (start % per_byte == 0) {
+        const uint8_t *q = w + start / per_byte;
+        const int step = bits == 4 ? 2 : 1;
+        for (; k + 4 <= K; k += 4, q += step) {
+            int32_t wl, wh;
+            pw_pairs(q, bits, &wl, &wh);
+            uint32_t x = rd32(a0 + k);
+            s0 = __smlad(sx02(x), wl, s0);
+            s0 = __smlad(sx13(x), wh, s0);
+            if (a1) {
+                x = rd32(a1 + k);
+                s1 = __smlad(sx02(x), wl, s1);
+                s1 = __smlad(sx13(x), wh, s1);
+            }
+        }
+    }
+#endif
+    for (; k < K; k++) {
+        const int32_t wv = pw_get(w, start + (size_t)k, bits);
+        s0 += a0[k] * wv;
+        if (a1) s1 += a1[k] * wv;
+    }
+    *acc0 = s0;
+    if (acc1) *acc1 = s1;
+}
+
+/* The dense kernel's loop (two output pixels per pass) over packed rows. */
+TF_INLINE void conv_packed(const tf_conv_params *p, const int8_t *in, const int8_t *skip,
+                           int8_t *out, int8_t *scratch, int bits)
+{
+    const uint8_t *w = (const uint8_t *)(const void *)p->filter;
+    const int32_t *bias = p->bias, *mult = p->mult;
+    const int8_t *shift = p->shift;
+    const int K = p->k_h * p->k_w * p->in_c;
+    const int oc_n = p->out_c;
+    const int pixels = p->out_h * p->out_w;
+    int8_t *slot0 = scratch, *slot1 = scratch ? scratch + K : NULL;
+    for (int b = 0; b < p->batches; b++) {
+        int8_t *ob = out + (size_t)b * pixels * oc_n;
+        const int8_t *sb = skip ? skip + (size_t)b * pixels * oc_n : NULL;
+        for (int px = 0; px < pixels; px += 2) {
+            const int two = px + 1 < pixels;
+            const int8_t *a0 = conv_patch(p, in, b, px / p->out_w, px % p->out_w, slot0);
+            const int8_t *a1 =
+                two ? conv_patch(p, in, b, (px + 1) / p->out_w, (px + 1) % p->out_w, slot1) : NULL;
+            int8_t *o0 = ob + (size_t)px * oc_n, *o1 = o0 + oc_n;
+            const int8_t *k0 = sb ? sb + (size_t)px * oc_n : NULL, *k1 = k0 ? k0 + oc_n : NULL;
+            for (int oc = 0; oc < oc_n; oc++) {
+                int32_t s0 = bias[oc], s1 = bias[oc];
+                pdot(a0, a1, w, (size_t)oc * K, K, bits, &s0, two ? &s1 : NULL);
+                o0[oc] = conv_epilogue(p, s0, mult[oc], shift[oc], k0 ? k0 + oc : NULL);
+                if (two) o1[oc] = conv_epilogue(p, s1, mult[oc], shift[oc], k1 ? k1 + oc : NULL);
+            }
+        }
+    }
+}
+
+void tf_conv2d_packed(const tf_conv_params *p, const int8_t *in, const int8_t *skip, int8_t *out,
+                      int8_t *scratch)
+{
+    if (p->wbits == 4) conv_packed(p, in, skip, out, scratch, 4);
+    else conv_packed(p, in, skip, out, scratch, 2);
+}
+
+TF_INLINE void dw_packed(const tf_dw_params *p, const int8_t *in, int8_t *out, int bits)
+{
+    const uint8_t *w = (const uint8_t *)(const void *)p->filter;
+    const int in_c = p->in_c, out_c = p->out_c, dm = p->depth_mult;
+    for (int b = 0; b < p->batches; b++)
+        for (int oy = 0; oy < p->out_h; oy++) {
+            const int y0 = oy * p->stride_h - p->pad_h;
+            int ky_lo, ky_hi;
+            tap_range(y0, p->k_h, p->dil_h, p->in_h, &ky_lo, &ky_hi);
+            for (int ox = 0; ox < p->out_w; ox++) {
+                const int x0 = ox * p->stride_w - p->pad_w;
+                int kx_lo, kx_hi;
+                tap_range(x0, p->k_w, p->dil_w, p->in_w, &kx_lo, &kx_hi);
+                int8_t *o = out + (((size_t)b * p->out_h + oy) * p->out_w + ox) * out_c;
+                for (int ic = 0; ic < in_c; ic++)
+                    for (int m = 0; m < dm; m++) {
+                        const int oc = ic * dm + m;
+                        int32_t acc = p->bias ? p->bias[oc] : 0;
+                        for (int ky = ky_lo; ky < ky_hi; ky++) {
+                            const int iy = y0 + ky * p->dil_h;
+                            const int8_t *row = in + ((size_t)b * p->in_h + iy) * p->in_w * in_c + ic;
+                            for (int kx = kx_lo; kx < kx_hi; kx++) {
+                                const int ix = x0 + kx * p->dil_w;
+                                const size_t wi = ((size_t)ky * p->k_w + kx) * out_c + oc;
+                                acc += (row[(size_t)ix * in_c] + p->in_offset) * pw_get(w, wi, bits);
+                            }
+                        }
+                        const int32_t v = mbqm(acc, p->mult[oc], p->shift[oc]) + p->out_offset;
+                        o[oc] = (int8_t)clamp(v, p->act_min, p->act_max);
+                    }
+            }
+        }
+}
+
+void tf_depthwise_conv2d_packed(const tf_dw_params *p, const int8_t *in, int8_t *out)
+{
+    if (p->wbits == 4) dw_packed(p, in, out, 4);
+    else dw_packed(p, in, out, 2);
+}
+
+TF_INLINE void fc_packed(const tf_fc_params *p, const int8_t *in, int8_t *out, int bits)
+{
+    const uint8_t *w = (const uint8_t *)(const void *)p->filter;
+    const int K = p->in_n, n_out = p->out_n, pc = p->per_channel ? 1 : 0;
+    for (int b = 0; b < p->batches; b++) {
+        const int8_t *x = in + (size_t)b * K;
+        int8_t *o = out + (size_t)b * n_out;
+        for (int r = 0; r < n_out; r++) {
+            int32_t a = p->bias ? p->bias[r] : 0;
+            pdot(x, NULL, w, (size_t)r * K, K, bits, &a, NULL);
+            o[r] = (int8_t)clamp(mbqm(a, p->mult[r * pc], p->shift[r * pc]) + p->out_offset,
+                                 p->act_min, p->act_max);
+        }
+    }
+}
+
+void tf_fully_connected_packed(const tf_fc_params *p, const int8_t *in, int8_t *out)
+{
+    if (p->wbits == 4) fc_packed(p, in, out, 4);
+    else fc_packed(p, in, out, 2);
+}
+
+/* ---- compressed filters: sparse rows (TFSR1) -------------------------- */
+
+#if defined(__GNUC__) || defined(__clang__)
+#define TF_CTZ(x) __builtin_ctz(x)
+#else
+static int tf_ctz(uint32_t x)
+{
+    int n = 0;
+    while (!(x & 1u)) { x >>= 1; n++; }
+    return n;
+}
+#define TF_CTZ(x) tf_ctz(x)
+#endif
+
+/* acc[t] += dot(a[t], row) for the n (1..4) patches a[] and one encoded row of K
+ * weights with `bm` bitmap bytes; returns the start of the next row. Each set
+ * bit is found once and serves all n patches, so the bitmap walk is shared. */
+TF_INLINE const uint8_t *sdot(const int8_t *const a[4], int n, const uint8_t *row, int K, int bm,
+                              int block, int32_t acc[4])
+{
+    const int8_t *v = (const int8_t *)(const void *)(row + bm);
+    int32_t s0 = acc[0], s1 = acc[1], s2 = acc[2], s3 = acc[3];
+    const int8_t *a0 = a[0], *a1 = a[1], *a2 = a[2], *a3 = a[3];
+    for (int i = 0; i < bm; i++) {
+        uint32_t bits = row[i];
+        if (block == 1) {
+            const int base = 8 * i;
+            while (bits) {
+                const int j = base + TF_CTZ(bits);
+                const int32_t wv = *v++;
+                bits &= bits - 1u;
+                s0 += a0[j] * wv;
+                if (n > 1) s1 += a1[j] * wv;
+                if (n > 2) s2 += a2[j] * wv;
+                if (n > 3) s3 += a3[j] * wv;
+            }
+        } else {
+            while (bits) {
+                const int j = (8 * i + TF_CTZ(bits)) * 4;
+                bits &= bits - 1u;
+                if (j + 4 <= K) {
+#if TF_DSP
+                    const uint32_t wv = rd32(v);
+                    const int32_t wl = sx02(wv), wh = sx13(wv);
+                    uint32_t x = rd32(a0 + j);
+                    s0 = __smlad(sx13(x), wh, __smlad(sx02(x), wl, s0));
+                    if (n > 1) {
+                        x = rd32(a1 + j);
+                        s1 = __smlad(sx13(x), wh, __smlad(sx02(x), wl, s1));
+                    }
+                    if (n > 2) {
+                        x = rd32(a2 + j);
+                        s2 = __smlad(sx13(x), wh, __smlad(sx02(x), wl, s2));
+                    }
+                    if (n > 3) {
+                        x = rd32(a3 + j);
+                        s3 = __smlad(sx13(x), wh, __smlad(sx02(x), wl, s3));
+                    }
+#else
+                    for (int e = 0; e < 4; e++) {
+                        s0 += a0[j + e] * v[e];
+                        if (n > 1) s1 += a1[j + e] * v[e];
+                        if (n > 2) s2 += a2[j + e] * v[e];
+                        if (n > 3) s3 += a3[j + e] * v[e];
+                    }
+#endif
+                } else {
+                    /* the zero-padded last block: values past K are ignored */
+                    for (int e = 0; j + e < K; e++) {
+                        s0 += a0[j + e] * v[e];
+                        if (n > 1) s1 += a1[j + e] * v[e];
+                        if (n > 2) s2 += a2[j + e] * v[e];
+                        if (n > 3) s3 += a3[j + e] * v[e];
+                    }
+                }
+                v += 4;
+            }
+        }
+    }
+    acc[0] = s0; acc[1] = s1; acc[2] = s2; acc[3] = s3;
+    return (const uint8_t *)(const void *)v;
+}
+
+/* One pass over the encoded filter for the n (1..4) output pixels from px. The
+ * kernel always computes four lanes (a short tail repeats its last patch) so only
+ * one copy of the inner loop exists per block size. */
+TF_INLINE void conv_sparse_pixels(const tf_conv_params *p, const int8_t *in, const int8_t *sb,
+                                  int8_t *ob, int8_t *scratch, int b, int px, int n, int block)
+{
+    const int K = p->k_h * p->k_w * p->in_c;
+    const int bm = ((K + block - 1) / block + 7) / 8;
+    const int oc_n = p->out_c;
+    const int8_t *a[4];
+    for (int t = 0; t < 4; t++)
+        a[t] = t < n ? conv_patch(p, in, b, (px + t) / p->out_w, (px + t) % p->out_w,
+                                  scratch ? scratch + (size_t)t * K : NULL)
+                     : a[t - 1];
+    const uint8_t *row = (const uint8_t *)(const void *)p->filter;
+    for (int oc = 0; oc < oc_n; oc++) {
+        int32_t acc[4] = {p->bias[oc], p->bias[oc], p->bias[oc], p->bias[oc]};
+        row = sdot(a, 4, row, K, bm, block, acc);
+        for (int t = 0; t < n; t++) {
+            const size_t at = (size_t)(px + t) * oc_n + oc;
+            ob[at] = conv_epilogue(p, acc[t], p->mult[oc], p->shift[oc], sb ? sb + at : NULL);
+        }
+    }
+}
+
+/* Four output pixels per pass over the encoding (scratch: 4 patches of K). */
+static void conv_sparse(const tf_conv_params *p, const int8_t *in, const int8_t *skip, int8_t *out,
+                        int8_t *scratch, int block)
+{
+    const int oc_n = p->out_c;
+    const int pixels = p->out_h * p->out_w;
+    for (int b = 0; b < p->batches; b++) {
+        int8_t *ob = out + (size_t)b * pixels * oc_n;
+        const int8_t *sb = skip ? skip + (size_t)b * pixels * oc_n : NULL;
+        for (int px = 0; px < pixels; px += 4) {
+            const int n = pixels - px < 4 ? pixels - px : 4;
+            if (block == 4) conv_sparse_pixels(p, in, sb, ob, scratch, b, px, n, 4);
+            else conv_sparse_pixels(p, in, sb, ob, scratch, b, px, n, 1);
+        }
+    }
+}
+
+void tf_conv2d_sparse(const tf_conv_params *p, const int8_t *in, const int8_t *skip, int8_t *out,
+                      int8_t *scratch)
+{
+    conv_sparse(p, in, skip, out, scratch, p->sparse_block);
+}
+
+/* One pass over the encoding per sample (fully-connected layers run one sample). */
+TF_INLINE void fc_sparse(const tf_fc_params *p, const int8_t *in, int8_t *out, int block)
+{
+    const int K = p->in_n, n_out = p->out_n, pc = p->per_channel ? 1 : 0;
+    const int bm = ((K + block - 1) / block + 7) / 8;
+    for (int b = 0; b < p->batches; b++) {
+        const int8_t *a[4] = {in + (size_t)b * K, NULL, NULL, NULL};
+        const uint8_t *row = (const uint8_t *)(const void *)p->filter;
+        for (int r = 0; r < n_out; r++) {
+            int32_t acc[4] = {p->bias ? p->bias[r] : 0, 0, 0, 0};
+            row = sdot(a, 1, row, K, bm, block, acc);
+            out[(size_t)b * n_out + r] = (int8_t)clamp(
+                mbqm(acc[0], p->mult[r * pc], p->shift[r * pc]) + p->out_offset, p->act_min, p->act_max);
+        }
+    }
+}
+
+void tf_fully_connected_sparse(const tf_fc_params *p, const int8_t *in, int8_t *out)
+{
+    if (p->sparse_block == 4) fc_sparse(p, in, out, 4);
+    else fc_sparse(p, in, out, 1);
 }
 
 /* ---- pooling ---------------------------------------------------------- */

@@ -50,6 +50,9 @@ typedef struct {
      * the skip buffer itself. `conv_is_first` keeps the ADD's operand order. */
     const tf_add_params *add;
     uint8_t conv_is_first;
+    /* Filter storage (see "Compressed filters" below): bits per packed weight (4 or
+     * 2) for tf_conv2d_packed, block size (1 or 4) for tf_conv2d_sparse; 0 for int8. */
+    uint8_t wbits, sparse_block;
     /* constants in flash: filter, folded bias, per-channel multiplier and shift */
     const int8_t *filter;
     const int32_t *bias;
@@ -61,6 +64,8 @@ typedef struct {
     uint16_t batches, in_h, in_w, in_c, out_h, out_w, out_c, depth_mult;
     uint8_t k_h, k_w, stride_h, stride_w, dil_h, dil_w, pad_h, pad_w;
     int16_t in_offset, out_offset, act_min, act_max;
+    /* bits per packed weight (4 or 2) for tf_depthwise_conv2d_packed, else 0 */
+    uint8_t wbits;
     /* constants in flash: filter, bias (not folded), per-channel multiplier and shift */
     const int8_t *filter;
     const int32_t *bias;
@@ -73,6 +78,8 @@ typedef struct {
     int32_t out_offset, act_min, act_max;
     /* 0: mult[0]/shift[0] for every output; 1: one per output (per-channel weights) */
     uint8_t per_channel;
+    /* as in tf_conv_params: packed bits or sparse block size, 0 for int8 */
+    uint8_t wbits, sparse_block;
     /* constants in flash: filter, folded bias, per-channel multiplier and shift */
     const int8_t *filter;
     const int32_t *bias;
@@ -99,7 +106,8 @@ typedef struct {
     int32_t in_mult, in_left_shift, diff_min;
 } tf_softmax_params;
 
-/* im2col scratch bytes a convolution needs (0 for 1x1 without padding). */
+/* im2col scratch bytes a convolution needs (0 for 1x1 without padding), dense,
+ * packed or sparse. */
 size_t tf_conv2d_s8_scratch(const tf_conv_params *p);
 
 /* Per-layer constants travel in the (flash) parameter struct, so a layer call
@@ -113,6 +121,28 @@ void tf_conv2d_s8(const tf_conv_params *p, const int8_t *in, const int8_t *skip,
 void tf_depthwise_conv2d_s8(const tf_dw_params *p, const int8_t *in, int8_t *out, int8_t *scratch);
 
 void tf_fully_connected_s8(const tf_fc_params *p, const int8_t *in, int8_t *out);
+
+/* Compressed filters, executed in place from flash (no decoded copy in RAM):
+ *
+ * - packed (tf_*_packed, `wbits` 4 or 2): the filter's elements in memory order,
+ *   two's complement. int4 is TFLite's INT4 layout (two per byte, element 2k in
+ *   the low nibble); int2 is tinyforge's (four per byte, element 4k+j in bits
+ *   2j..2j+1). Arithmetic is the int8 kernels' on the unpacked values.
+ * - sparse (tf_*_sparse, `sparse_block` 1 or 4): tinyforge's TFSR1 row encoding
+ *   (crates/kernels/src/sparse/mod.rs): for each output channel, a bitmap of
+ *   ceil(ceil(K / block) / 8) bytes (bit j, LSB first, set when block j holds a
+ *   non-zero) followed by `block` int8 values per set bit; rows back to back.
+ *   Only non-zero blocks are multiplied. Results equal the dense kernels' (same
+ *   int32 products; integer sums do not depend on order).
+ * Biases are folded exactly as for the int8 kernels; `filter` points at the
+ * encoded bytes. */
+void tf_conv2d_packed(const tf_conv_params *p, const int8_t *in, const int8_t *skip, int8_t *out,
+                      int8_t *scratch);
+void tf_conv2d_sparse(const tf_conv_params *p, const int8_t *in, const int8_t *skip, int8_t *out,
+                      int8_t *scratch);
+void tf_depthwise_conv2d_packed(const tf_dw_params *p, const int8_t *in, int8_t *out);
+void tf_fully_connected_packed(const tf_fc_params *p, const int8_t *in, int8_t *out);
+void tf_fully_connected_sparse(const tf_fc_params *p, const int8_t *in, int8_t *out);
 
 void tf_avg_pool_s8(const tf_pool_params *p, const int8_t *in, int8_t *out);
 void tf_max_pool_s8(const tf_pool_params *p, const int8_t *in, int8_t *out);

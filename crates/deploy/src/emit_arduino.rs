@@ -50,7 +50,7 @@ pub fn emit_arduino(
     layout: &dyn ArenaLayout,
     out_dir: &Path,
 ) -> DeployResult<EmittedC> {
-    let m = generate(graph, layout)?;
+    let m = generate(graph, layout, &crate::EmitOptions::default())?;
     let name = format!("tinyforge_{}", ident(&graph.name));
     let src = out_dir.join("src");
     let example = out_dir.join("examples").join(&name);

@@ -20,7 +20,7 @@
 //! before each layer, which the emulator harness uses for per-layer instruction counts.
 use crate::error::{DeployError, DeployResult};
 use crate::layout::ArenaLayout;
-use crate::lower::{lower, AddP, Kernel, Lowered, Window};
+use crate::lower::{lower, AddP, Filter, Kernel, Lowered, WeightEnc, Window};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -38,6 +38,59 @@ pub struct LayerInfo {
     pub op: &'static str,
     /// Multiply-accumulates per inference.
     pub macs: u64,
+    /// How the layer's filter is stored (conv, depthwise, fully connected).
+    pub weights: Option<WeightInfo>,
+}
+
+/// The storage chosen for one layer's filter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WeightInfo {
+    /// `int8`, `int4`, `int2` (packed, read in place) or `sparse` (`TFSR1` rows).
+    pub encoding: &'static str,
+    /// Bytes in flash as emitted.
+    pub bytes: usize,
+    /// Bytes the same filter takes as plain int8.
+    pub int8_bytes: usize,
+    /// Weights in the filter.
+    pub elements: usize,
+    /// Non-zero weights.
+    pub nonzeros: usize,
+    /// One line for people, e.g. `sparse 79 %, 412 B of 2,048 B (TFSR1 block 1)`.
+    pub summary: String,
+}
+
+impl From<&Filter> for WeightInfo {
+    fn from(f: &Filter) -> Self {
+        WeightInfo {
+            encoding: f.kind(),
+            bytes: f.stored_bytes(),
+            int8_bytes: f.elements,
+            elements: f.elements,
+            nonzeros: f.nonzeros,
+            summary: f.describe(),
+        }
+    }
+}
+
+impl WeightInfo {
+    /// Zero weights / all weights.
+    pub fn sparsity(&self) -> f64 {
+        1.0 - self.nonzeros as f64 / self.elements.max(1) as f64
+    }
+}
+
+/// Choices of the code generators that do not change results.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EmitOptions {
+    /// Store int8 conv / fully-connected filters in the `TFSR1` sparse encoding where it is at
+    /// most [`crate::SPARSE_MAX_RATIO`] of the dense bytes (default `true`).
+    pub sparse: bool,
+}
+
+impl Default for EmitOptions {
+    fn default() -> Self {
+        EmitOptions { sparse: true }
+    }
 }
 
 /// Summary of an emitted C library.
@@ -124,8 +177,12 @@ fn add_fields(p: &AddP) -> String {
     )
 }
 
-pub(crate) fn generate(graph: &Graph, layout: &dyn ArenaLayout) -> DeployResult<ModelSource> {
-    let lowered = lower(graph, layout)?;
+pub(crate) fn generate(
+    graph: &Graph,
+    layout: &dyn ArenaLayout,
+    opts: &EmitOptions,
+) -> DeployResult<ModelSource> {
+    let lowered = lower(graph, layout, opts.sparse)?;
     if lowered.inputs.is_empty() || lowered.outputs.is_empty() {
         return Err(DeployError::Invalid(
             "graph has no inputs or no outputs".into(),
@@ -135,24 +192,49 @@ pub(crate) fn generate(graph: &Graph, layout: &dyn ArenaLayout) -> DeployResult<
     let mut body = String::new();
     let mut weights: BTreeMap<TensorId, String> = BTreeMap::new();
     let mut const_bytes = 0usize;
-    let mut weight_array = |id: TensorId, consts: &mut String, const_bytes: &mut usize| -> String {
-        if let Some(name) = weights.get(&id) {
+    let mut weight_array = |f: &Filter, consts: &mut String, const_bytes: &mut usize| -> String {
+        if let Some(name) = weights.get(&f.id) {
             return name.clone();
         }
-        let t = &graph.tensors[id];
-        let data: Vec<i8> = t
-            .data
-            .as_deref()
-            .unwrap_or_default()
-            .iter()
-            .map(|&b| b as i8)
-            .collect();
-        let name = format!("tf_w{id}");
-        let _ = writeln!(consts, "/* {} {:?} */", c_comment(&t.name), t.shape);
+        let t = &graph.tensors[f.id];
+        // packed and plain weights are the tensor's own bytes; sparse ones its encoding
+        let bytes: &[u8] = match &f.enc {
+            WeightEnc::Sparse { data, .. } => data,
+            WeightEnc::Int8 | WeightEnc::Packed(_) => t.data.as_deref().unwrap_or_default(),
+        };
+        let data: Vec<i8> = bytes.iter().map(|&b| b as i8).collect();
+        let name = format!("tf_w{}", f.id);
+        let _ = writeln!(
+            consts,
+            "/* {} {:?}: {} */",
+            c_comment(&t.name),
+            t.shape,
+            f.describe()
+        );
         write_array(consts, &format!("static const int8_t {name}"), &data);
         *const_bytes += data.len();
-        weights.insert(id, name.clone());
+        weights.insert(f.id, name.clone());
         name
+    };
+    // the entry point and the struct fields naming the filter storage
+    let storage = |f: &Filter, prefix: &str| -> (String, String) {
+        match &f.enc {
+            WeightEnc::Int8 => (format!("{prefix}_s8"), String::new()),
+            WeightEnc::Packed(bits) => (
+                format!("{prefix}_packed"),
+                format!(
+                    ".wbits = {}, ",
+                    match bits {
+                        tinyforge_kernels::packed::WeightBits::I4 => 4,
+                        tinyforge_kernels::packed::WeightBits::I2 => 2,
+                    }
+                ),
+            ),
+            WeightEnc::Sparse { block, .. } => (
+                format!("{prefix}_sparse"),
+                format!(".sparse_block = {block}, "),
+            ),
+        }
     };
     let i32_array = |consts: &mut String, const_bytes: &mut usize, name: &str, v: &[i32]| {
         write_array(consts, &format!("static const int32_t {name}"), v);
@@ -199,7 +281,9 @@ pub(crate) fn generate(graph: &Graph, layout: &dyn ArenaLayout) -> DeployResult<
                 shift,
                 add,
             } => {
-                let w = weight_array(*filter, &mut consts, &mut const_bytes);
+                let w = weight_array(filter, &mut consts, &mut const_bytes);
+                let (func, wfields) = storage(filter, "tf_conv2d");
+                let _ = writeln!(body, "    /* weights: {} */", filter.describe());
                 i32_array(
                     &mut consts,
                     &mut const_bytes,
@@ -224,13 +308,13 @@ pub(crate) fn generate(graph: &Graph, layout: &dyn ArenaLayout) -> DeployResult<
                     "static const tf_conv_params {p} = {{.batches = {}, .in_h = {}, .in_w = {}, .in_c = {}, \
                      .out_h = {}, .out_w = {}, .out_c = {}, {}, .in_offset = {in_offset}, \
                      .out_offset = {out_offset}, .act_min = {}, .act_max = {}, .add = {add_ptr}, \
-                     .conv_is_first = {first}, .filter = {w}, .bias = {p}_bias, .mult = {p}_mult, .shift = {p}_shift}};",
+                     .conv_is_first = {first}, {wfields}.filter = {w}, .bias = {p}_bias, .mult = {p}_mult, .shift = {p}_shift}};",
                     input.n, input.h, input.w, input.c, output.h, output.w, output.c,
                     window_fields(win), act.0, act.1
                 );
                 let _ = writeln!(
                     body,
-                    "    tf_conv2d_s8(&{p}, A({}), {skip}, A({}), {scratch});",
+                    "    {func}(&{p}, A({}), {skip}, A({}), {scratch});",
                     l.input, l.output
                 );
             }
@@ -247,7 +331,9 @@ pub(crate) fn generate(graph: &Graph, layout: &dyn ArenaLayout) -> DeployResult<
                 mult,
                 shift,
             } => {
-                let w = weight_array(*filter, &mut consts, &mut const_bytes);
+                let w = weight_array(filter, &mut consts, &mut const_bytes);
+                let (func, wfields) = storage(filter, "tf_depthwise_conv2d");
+                let _ = writeln!(body, "    /* weights: {} */", filter.describe());
                 i32_array(&mut consts, &mut const_bytes, &format!("{p}_bias"), bias);
                 i32_array(&mut consts, &mut const_bytes, &format!("{p}_mult"), mult);
                 shift_array(&mut consts, &mut const_bytes, &format!("{p}_shift"), shift);
@@ -256,15 +342,19 @@ pub(crate) fn generate(graph: &Graph, layout: &dyn ArenaLayout) -> DeployResult<
                     "static const tf_dw_params {p} = {{.batches = {}, .in_h = {}, .in_w = {}, .in_c = {}, \
                      .out_h = {}, .out_w = {}, .out_c = {}, .depth_mult = {depth_mult}, {}, \
                      .in_offset = {in_offset}, .out_offset = {out_offset}, .act_min = {}, .act_max = {}, \
-                     .filter = {w}, .bias = {p}_bias, .mult = {p}_mult, .shift = {p}_shift}};",
+                     {wfields}.filter = {w}, .bias = {p}_bias, .mult = {p}_mult, .shift = {p}_shift}};",
                     input.n, input.h, input.w, input.c, output.h, output.w, output.c,
                     window_fields(win), act.0, act.1
                 );
-                let _ = writeln!(
-                    body,
-                    "    tf_depthwise_conv2d_s8(&{p}, A({}), A({}), {scratch});",
-                    l.input, l.output
-                );
+                if matches!(filter.enc, WeightEnc::Int8) {
+                    let _ = writeln!(
+                        body,
+                        "    {func}(&{p}, A({}), A({}), {scratch});",
+                        l.input, l.output
+                    );
+                } else {
+                    let _ = writeln!(body, "    {func}(&{p}, A({}), A({}));", l.input, l.output);
+                }
             }
             Kernel::FullyConnected {
                 batches,
@@ -277,7 +367,9 @@ pub(crate) fn generate(graph: &Graph, layout: &dyn ArenaLayout) -> DeployResult<
                 filter,
                 bias_folded,
             } => {
-                let w = weight_array(*filter, &mut consts, &mut const_bytes);
+                let w = weight_array(filter, &mut consts, &mut const_bytes);
+                let (func, wfields) = storage(filter, "tf_fully_connected");
+                let _ = writeln!(body, "    /* weights: {} */", filter.describe());
                 i32_array(
                     &mut consts,
                     &mut const_bytes,
@@ -289,14 +381,10 @@ pub(crate) fn generate(graph: &Graph, layout: &dyn ArenaLayout) -> DeployResult<
                 let _ = writeln!(
                     consts,
                     "static const tf_fc_params {p} = {{.batches = {batches}, .in_n = {in_n}, .out_n = {out_n}, \
-                     .out_offset = {out_offset}, .act_min = {}, .act_max = {}, .per_channel = {}, .filter = {w}, .bias = {p}_bias, .mult = {p}_mult, .shift = {p}_shift}};",
+                     .out_offset = {out_offset}, .act_min = {}, .act_max = {}, .per_channel = {}, {wfields}.filter = {w}, .bias = {p}_bias, .mult = {p}_mult, .shift = {p}_shift}};",
                     act.0, act.1, (mult.len() > 1) as u8
                 );
-                let _ = writeln!(
-                    body,
-                    "    tf_fully_connected_s8(&{p}, A({}), A({}));",
-                    l.input, l.output
-                );
+                let _ = writeln!(body, "    {func}(&{p}, A({}), A({}));", l.input, l.output);
             }
             Kernel::Pool {
                 max,
@@ -530,6 +618,24 @@ pub(crate) fn generate(graph: &Graph, layout: &dyn ArenaLayout) -> DeployResult<
             lowered.scratch_bytes
         );
     }
+    let filters: Vec<String> = lowered
+        .layers
+        .iter()
+        .enumerate()
+        .filter_map(|(i, l)| {
+            l.filter()
+                .map(|f| format!(" *   layer {i} ({}): {}", l.op, c_comment(&f.describe())))
+        })
+        .collect();
+    if !filters.is_empty() {
+        let _ = writeln!(
+            source,
+            "\n/* Filters as stored in flash (int8, packed int4/int2 read in place, or TFSR1\n \
+             * sparse rows where that is at most {:.0} % of the int8 bytes):\n{}\n */",
+            100.0 * crate::lower::SPARSE_MAX_RATIO,
+            filters.join("\n")
+        );
+    }
     source.push_str("#define A(off) (tf_arena + (off))\n\n");
     source.push_str(&consts);
     let table = |name: &str,
@@ -569,7 +675,17 @@ pub(crate) fn write_file(path: &Path, text: &str) -> DeployResult<()> {
 
 /// Emits the C library for `graph` laid out by `layout` into `out_dir` (created if needed).
 pub fn emit_c(graph: &Graph, layout: &dyn ArenaLayout, out_dir: &Path) -> DeployResult<EmittedC> {
-    let m = generate(graph, layout)?;
+    emit_c_with(graph, layout, out_dir, &EmitOptions::default())
+}
+
+/// [`emit_c`] with explicit [`EmitOptions`].
+pub fn emit_c_with(
+    graph: &Graph,
+    layout: &dyn ArenaLayout,
+    out_dir: &Path,
+    opts: &EmitOptions,
+) -> DeployResult<EmittedC> {
+    let m = generate(graph, layout, opts)?;
     std::fs::create_dir_all(out_dir).map_err(|e| DeployError::io(out_dir, e))?;
     let files = [
         ("tf_kernels.h", KERNELS_H),
@@ -614,6 +730,7 @@ pub(crate) fn summary(dir: &Path, files: Vec<PathBuf>, m: &ModelSource) -> Emitt
                 node: l.node,
                 op: l.op,
                 macs: l.macs,
+                weights: l.filter().map(WeightInfo::from),
             })
             .collect(),
     }

@@ -14,11 +14,12 @@
 use crate::emit_c::{ident, write_file};
 use crate::error::{DeployError, DeployResult};
 use crate::layout::ArenaLayout;
-use crate::lower::{lower, AddP, Kernel, Nhwc, Window};
+use crate::lower::{lower, AddP, Filter, Kernel, Nhwc, WeightEnc, Window};
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use tinyforge_graph::{DType, Graph, TensorId};
+use tinyforge_kernels::sparse::SPARSE_TILE;
 
 /// Summary of an emitted Rust crate.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,6 +98,56 @@ fn const_values(g: &Graph, id: TensorId) -> DeployResult<(Vec<i64>, &'static str
     })
 }
 
+/// The filter argument of a kernel call: `&T{id}` for int8 weights, a `PackedWeights` for
+/// packed ones (the tensor's bytes, read in place), a `SparseFilter` over the `TFSR1` bytes.
+/// Writes the statics it needs once per tensor.
+fn filter_arg(
+    g: &Graph,
+    f: &Filter,
+    rows: usize,
+    statics: &mut String,
+    emitted: &mut BTreeSet<TensorId>,
+) -> DeployResult<String> {
+    let name = format!("T{}", f.id);
+    let t = &g.tensors[f.id];
+    let first = emitted.insert(f.id);
+    if first {
+        let _ = writeln!(
+            statics,
+            "/// {}: {}",
+            t.name.replace('\n', " "),
+            f.describe()
+        );
+    }
+    Ok(match &f.enc {
+        WeightEnc::Int8 => {
+            if first {
+                let (v, ty) = const_values(g, f.id)?;
+                array(statics, &name, ty, &v);
+            }
+            format!("&{name}")
+        }
+        WeightEnc::Packed(bits) => {
+            if first {
+                array(statics, &name, "u8", t.data.as_deref().unwrap_or_default());
+            }
+            format!(
+                "PackedWeights {{ data: &{name}, bits: WeightBits::{bits:?}, len: {} }}",
+                f.elements
+            )
+        }
+        WeightEnc::Sparse { block, data } => {
+            if first {
+                array(statics, &name, "u8", data);
+            }
+            format!(
+                "&SparseFilter {{ rows: {rows}, row_len: {}, block: {block}, data: &{name} }}",
+                f.elements / rows.max(1)
+            )
+        }
+    })
+}
+
 /// Emits the `no_std` crate for `graph` into `out_dir`; `kernels` is the path of the
 /// `tinyforge-kernels` crate the generated one depends on.
 pub fn emit_rust(
@@ -105,10 +156,13 @@ pub fn emit_rust(
     out_dir: &Path,
     kernels: &Path,
 ) -> DeployResult<EmittedRust> {
-    let lowered = lower(graph, layout)?;
+    let lowered = lower(graph, layout, true)?;
     let mut statics = String::new();
     let mut body = String::new();
     let mut emitted: BTreeSet<TensorId> = BTreeSet::new();
+    let mut emitted_filters: BTreeSet<TensorId> = BTreeSet::new();
+    // i32 scratch of the sparse convolutions (the largest one)
+    let mut scratch_i32 = 0usize;
     let mut tensor_static = |id: TensorId, statics: &mut String| -> DeployResult<String> {
         let name = format!("T{id}");
         if emitted.insert(id) {
@@ -190,9 +244,9 @@ pub fn emit_rust(
                         l.node
                     )));
                 }
-                let w = tensor_static(*filter, &mut statics)?;
+                let fs = &graph.tensors[filter.id].shape;
+                let w = filter_arg(graph, filter, fs[0], &mut statics, &mut emitted_filters)?;
                 let b = bias_of(2, &mut statics, &mut tensor_static)?;
-                let fs = &graph.tensors[*filter].shape;
                 array(&mut statics, &format!("{p}_M"), "i32", mult);
                 array(&mut statics, &format!("{p}_S"), "i32", shift);
                 let _ = writeln!(
@@ -211,7 +265,15 @@ pub fn emit_rust(
                     act.0,
                     act.1
                 );
-                let _ = writeln!(body, "            conv2d_s8(&{p}, x, &{w}, {b}, o)?;");
+                let call = match &filter.enc {
+                    WeightEnc::Int8 => format!("conv2d_s8(&{p}, x, {w}, {b}, o)"),
+                    WeightEnc::Packed(_) => format!("conv2d_packed(&{p}, x, {w}, {b}, o)"),
+                    WeightEnc::Sparse { .. } => {
+                        scratch_i32 = scratch_i32.max(fs[1] * fs[2] * fs[3] * SPARSE_TILE);
+                        format!("conv2d_s8_sparse(&{p}, x, {w}, {b}, o, &mut self.scratch)")
+                    }
+                };
+                let _ = writeln!(body, "            {call}?;");
             }
             Kernel::Depthwise {
                 input,
@@ -226,7 +288,7 @@ pub fn emit_rust(
                 shift,
                 ..
             } => {
-                let w = tensor_static(*filter, &mut statics)?;
+                let w = filter_arg(graph, filter, 0, &mut statics, &mut emitted_filters)?;
                 let b = bias_of(2, &mut statics, &mut tensor_static)?;
                 array(&mut statics, &format!("{p}_M"), "i32", mult);
                 array(&mut statics, &format!("{p}_S"), "i32", shift);
@@ -245,10 +307,11 @@ pub fn emit_rust(
                     act.0,
                     act.1
                 );
-                let _ = writeln!(
-                    body,
-                    "            depthwise_conv2d_s8(&{p}, x, &{w}, {b}, o)?;"
-                );
+                let f = match &filter.enc {
+                    WeightEnc::Packed(_) => "depthwise_conv2d_packed",
+                    _ => "depthwise_conv2d_s8",
+                };
+                let _ = writeln!(body, "            {f}(&{p}, x, {w}, {b}, o)?;");
             }
             Kernel::FullyConnected {
                 batches,
@@ -261,7 +324,7 @@ pub fn emit_rust(
                 filter,
                 ..
             } => {
-                let w = tensor_static(*filter, &mut statics)?;
+                let w = filter_arg(graph, filter, *out_n, &mut statics, &mut emitted_filters)?;
                 let b = bias_of(2, &mut statics, &mut tensor_static)?;
                 let in_zp = graph.tensors[in_id]
                     .quant
@@ -280,10 +343,12 @@ pub fn emit_rust(
                     act.0,
                     act.1
                 );
-                let _ = writeln!(
-                    body,
-                    "            fully_connected_s8(&{p}, x, &{w}, {b}, o)?;"
-                );
+                let f = match &filter.enc {
+                    WeightEnc::Int8 => "fully_connected_s8",
+                    WeightEnc::Packed(_) => "fully_connected_packed",
+                    WeightEnc::Sparse { .. } => "fully_connected_s8_sparse",
+                };
+                let _ = writeln!(body, "            {f}(&{p}, x, {w}, {b}, o)?;");
             }
             Kernel::Pool {
                 max,
@@ -470,6 +535,11 @@ pub fn emit_rust(
          #![no_std]\n#![allow(clippy::all, unused_imports)]\n\n\
          use tinyforge_kernels::activation::softmax_s8::{{softmax_s8, SoftmaxParamsS8}};\n\
          use tinyforge_kernels::conv::{{conv2d_s8, Conv2dS8Params, ConvGeometry}};\n\
+         use tinyforge_kernels::conv::conv2d_s4::conv2d_packed;\n\
+         use tinyforge_kernels::depthwise::depthwise_conv2d_s4::depthwise_conv2d_packed;\n\
+         use tinyforge_kernels::fully_connected::fully_connected_s4::fully_connected_packed;\n\
+         use tinyforge_kernels::packed::{{PackedWeights, WeightBits}};\n\
+         use tinyforge_kernels::sparse::{{conv2d_s8_sparse, fully_connected_s8_sparse, SparseFilter}};\n\
          use tinyforge_kernels::depthwise::{{depthwise_conv2d_s8, DepthwiseS8Params}};\n\
          use tinyforge_kernels::elementwise::add_s8::{{add_s8, AddParamsS8}};\n\
          use tinyforge_kernels::elementwise::mul_s8::{{mul_s8, MulParamsS8}};\n\
@@ -490,7 +560,9 @@ pub fn emit_rust(
          const INPUT_OFFSETS: [usize; {ni}] = [{io}];\n\
          const OUTPUT_OFFSETS: [usize; {no}] = [{oo}];\n\n\
          /// The model and its arena. Put it in a `static` (or a `Box` on a host).\n\
-         pub struct Model {{\n    arena: [i8; ARENA_BYTES],\n}}\n\n\
+         /// i32 scratch of the sparse convolutions.\n\
+         const SCRATCH_I32: usize = {scratch};\n\n\
+         pub struct Model {{\n    arena: [i8; ARENA_BYTES],\n    scratch: [i32; SCRATCH_I32],\n}}\n\n\
          /// The output region, and the arena on either side of it.\n\
          fn split(arena: &mut [i8], out: (usize, usize)) -> (&[i8], &mut [i8], &[i8]) {{\n\
          \x20   let (left, rest) = arena.split_at_mut(out.0);\n\
@@ -501,7 +573,7 @@ pub fn emit_rust(
          \x20   if r.0 + r.1 <= out.0 {{\n        &left[r.0..r.0 + r.1]\n    }} else {{\n\
          \x20       let s = r.0 - out.0 - out.1;\n        &right[s..s + r.1]\n    }}\n}}\n\n\
          impl Model {{\n\
-         \x20   pub const fn new() -> Self {{\n        Model {{ arena: [0; ARENA_BYTES] }}\n    }}\n\n\
+         \x20   pub const fn new() -> Self {{\n        Model {{ arena: [0; ARENA_BYTES], scratch: [0; SCRATCH_I32] }}\n    }}\n\n\
          \x20   /// Input `i` (quantized int8, as the model's input tensor). Panics if `i` is out of range.\n\
          \x20   pub fn input_mut(&mut self, i: usize) -> &mut [i8] {{\n\
          \x20       &mut self.arena[INPUT_OFFSETS[i]..INPUT_OFFSETS[i] + INPUT_BYTES[i]]\n    }}\n\n\
@@ -519,6 +591,7 @@ pub fn emit_rust(
         ol = list(&out_len),
         io = list(&in_off),
         oo = list(&out_off),
+        scratch = scratch_i32,
     );
     let cargo = format!(
         "[package]\nname = \"{package}\"\nversion = \"0.1.0\"\nedition = \"2021\"\npublish = false\n\n\

@@ -39,11 +39,12 @@ pub mod mcu;
 pub mod pipeline;
 
 pub use emit_arduino::emit_arduino;
-pub use emit_c::{emit_c, EmittedC, LayerInfo};
+pub use emit_c::{emit_c, emit_c_with, EmitOptions, EmittedC, LayerInfo, WeightInfo};
 pub use emit_rust::{emit_rust, EmittedRust};
 pub use error::{DeployError, DeployResult};
 pub use host::host_run;
 pub use layout::{ArenaLayout, SequentialLayout};
+pub use lower::SPARSE_MAX_RATIO;
 pub use mcu::{
     mcu_run, mcu_run_with, tools_available, McuOptions, McuReport, McuTarget, Toolchain,
 };

@@ -9,11 +9,109 @@
 //! offset (`bias + in_offset·Σw`) so device inner loops multiply raw int8 values; the fold is
 //! exact integer arithmetic (wrapping, as the device's int32 accumulator).
 //!
+//! Filters are stored the way that costs least: packed int4 / int2 weights stay packed (the
+//! kernels read them in place), and an int8 conv / fully-connected filter whose `TFSR1` sparse
+//! encoding is small enough ([`SPARSE_MAX_RATIO`]) is stored encoded and run by the sparse
+//! kernels, which skip zeros. The choice is made per layer and recorded in [`Filter`] so the
+//! emitters can print it.
+//!
 //! Neighbours: [`crate::emit_c`] prints the result as C; `layout` supplies the arena offsets.
 use crate::error::{DeployError, DeployResult};
 use crate::layout::ArenaLayout;
 use tinyforge_graph::{Activation, DType, Graph, Node, Op, Padding, Tensor, TensorId};
 use tinyforge_kernels::fixedpoint::quantize_multiplier;
+use tinyforge_kernels::packed::{PackedWeights, WeightBits};
+
+/// Largest `TFSR1`-encoded / dense byte ratio at which an int8 conv or fully-connected filter is
+/// emitted sparse. Below it the encoding is smaller in flash and, measured on the emulated
+/// Cortex-M4 (`bench/mcu_models.sh`), the sparse kernels take fewer instructions than the
+/// dense SMLAD loops.
+pub const SPARSE_MAX_RATIO: f64 = 0.5;
+
+/// How a filter is stored in flash and read by its kernel.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum WeightEnc {
+    /// One int8 per weight.
+    Int8,
+    /// Packed sub-byte weights in the tensor's own layout, read in place.
+    Packed(WeightBits),
+    /// `TFSR1` rows (block 1 or 4), executed by the sparse kernels.
+    Sparse { block: usize, data: Vec<u8> },
+}
+
+/// A conv / depthwise / fully-connected filter as the generated code stores it.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Filter {
+    pub id: TensorId,
+    pub enc: WeightEnc,
+    /// Weights in the filter.
+    pub elements: usize,
+    /// Non-zero weights.
+    pub nonzeros: usize,
+}
+
+impl Filter {
+    /// Bytes the filter takes in flash as emitted.
+    pub fn stored_bytes(&self) -> usize {
+        match &self.enc {
+            WeightEnc::Int8 => self.elements,
+            WeightEnc::Packed(bits) => bits.bytes_for(self.elements),
+            WeightEnc::Sparse { data, .. } => data.len(),
+        }
+    }
+
+    /// Short name of the storage: `int8`, `int4`, `int2`, `sparse`.
+    pub fn kind(&self) -> &'static str {
+        match &self.enc {
+            WeightEnc::Int8 => "int8",
+            WeightEnc::Packed(WeightBits::I4) => "int4",
+            WeightEnc::Packed(WeightBits::I2) => "int2",
+            WeightEnc::Sparse { .. } => "sparse",
+        }
+    }
+
+    /// Fraction of zero weights.
+    pub fn sparsity(&self) -> f64 {
+        1.0 - self.nonzeros as f64 / self.elements.max(1) as f64
+    }
+
+    /// One line for comments and summaries, e.g. `sparse 79 %, 412 B of 2,048 B (TFSR1 block 1)`.
+    pub fn describe(&self) -> String {
+        let dense = self.elements;
+        match &self.enc {
+            WeightEnc::Int8 => format!(
+                "int8, {} B ({:.0} % zeros)",
+                thousands(dense),
+                100.0 * self.sparsity()
+            ),
+            WeightEnc::Packed(_) => format!(
+                "{} packed, {} B of {} B as int8",
+                self.kind(),
+                thousands(self.stored_bytes()),
+                thousands(dense)
+            ),
+            WeightEnc::Sparse { block, .. } => format!(
+                "sparse {:.0} %, {} B of {} B (TFSR1 block {block})",
+                100.0 * self.sparsity(),
+                thousands(self.stored_bytes()),
+                thousands(dense)
+            ),
+        }
+    }
+}
+
+/// `2048` → `2,048`.
+pub(crate) fn thousands(n: usize) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
 
 /// An NHWC shape with missing leading dimensions set to 1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,7 +184,7 @@ pub(crate) enum Kernel {
         in_offset: i32,
         out_offset: i32,
         act: (i32, i32),
-        filter: TensorId,
+        filter: Filter,
         bias_folded: Vec<i32>,
         mult: Vec<i32>,
         shift: Vec<i32>,
@@ -101,7 +199,7 @@ pub(crate) enum Kernel {
         in_offset: i32,
         out_offset: i32,
         act: (i32, i32),
-        filter: TensorId,
+        filter: Filter,
         bias: Vec<i32>,
         mult: Vec<i32>,
         shift: Vec<i32>,
@@ -115,7 +213,7 @@ pub(crate) enum Kernel {
         /// One entry (per-tensor weights) or one per output.
         mult: Vec<i32>,
         shift: Vec<i32>,
-        filter: TensorId,
+        filter: Filter,
         bias_folded: Vec<i32>,
     },
     Pool {
@@ -201,6 +299,18 @@ pub(crate) struct Layer {
     pub macs: u64,
 }
 
+impl Layer {
+    /// The layer's filter (conv, depthwise, fully connected).
+    pub fn filter(&self) -> Option<&Filter> {
+        match &self.kernel {
+            Kernel::Conv { filter, .. }
+            | Kernel::Depthwise { filter, .. }
+            | Kernel::FullyConnected { filter, .. } => Some(filter),
+            _ => None,
+        }
+    }
+}
+
 /// A graph input or output in the arena.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct IoTensor {
@@ -258,15 +368,82 @@ fn qparams(t: &Tensor) -> DeployResult<(f32, i32)> {
     }
 }
 
-fn const_i8(t: &Tensor) -> DeployResult<&[u8]> {
-    match (&t.data, t.dtype) {
-        (Some(d), DType::I8) if d.len() == t.elements() => Ok(d),
+/// Packed sub-byte width of a weight type (`None` for whole bytes).
+fn packed_bits(dtype: DType) -> Option<WeightBits> {
+    match dtype {
+        DType::I4 => Some(WeightBits::I4),
+        _ => None,
+    }
+}
+
+/// The weights of a constant int8 / int4 / int2 filter as int8 values, and how they are stored.
+fn filter_values(t: &Tensor) -> DeployResult<(Vec<i8>, WeightEnc)> {
+    let n = t.elements();
+    match (&t.data, t.dtype, packed_bits(t.dtype)) {
+        (Some(d), DType::I8, _) if d.len() == n => {
+            Ok((d.iter().map(|&b| b as i8).collect(), WeightEnc::Int8))
+        }
+        (Some(d), _, Some(bits)) => {
+            let p = PackedWeights::new(d, bits, n).ok_or_else(|| {
+                DeployError::Invalid(format!(
+                    "weights {}: {} bytes of {} data for {n} elements ({} expected)",
+                    t.name,
+                    d.len(),
+                    t.dtype.name(),
+                    bits.bytes_for(n)
+                ))
+            })?;
+            Ok((
+                (0..n).map(|i| p.get(i) as i8).collect(),
+                WeightEnc::Packed(bits),
+            ))
+        }
         _ => Err(DeployError::Unsupported(format!(
-            "weights {} must be constant int8 ({} given)",
+            "weights {} must be constant int8, int4 or int2 ({} given)",
             t.name,
             t.dtype.name()
         ))),
     }
+}
+
+/// The `TFSR1` encoding of `values` (`rows × row_len`) with the smaller block size, when it
+/// takes at most [`SPARSE_MAX_RATIO`] of the dense bytes.
+pub(crate) fn sparse_choice(values: &[i8], rows: usize, row_len: usize) -> Option<WeightEnc> {
+    use tinyforge_kernels::sparse::{encode, encoded_len};
+    let (block, len) = [1usize, 4]
+        .into_iter()
+        .filter_map(|b| encoded_len(values, rows, row_len, b).ok().map(|l| (b, l)))
+        .min_by_key(|&(_, l)| l)?;
+    if len as f64 > SPARSE_MAX_RATIO * values.len() as f64 {
+        return None;
+    }
+    let mut data = vec![0u8; len];
+    encode(values, rows, row_len, block, &mut data).ok()?;
+    Some(WeightEnc::Sparse { block, data })
+}
+
+/// The filter of a conv / fully-connected layer (`rows` outputs of `row_len` weights; sparse
+/// allowed) or a depthwise layer (`rows == 0`: dense or packed only), with its int8 values.
+fn filter_of(
+    t: &Tensor,
+    id: TensorId,
+    rows: usize,
+    row_len: usize,
+    sparse: bool,
+) -> DeployResult<(Filter, Vec<i8>)> {
+    let (values, mut enc) = filter_values(t)?;
+    if sparse && enc == WeightEnc::Int8 && rows > 0 {
+        if let Some(s) = sparse_choice(&values, rows, row_len) {
+            enc = s;
+        }
+    }
+    let filter = Filter {
+        id,
+        enc,
+        elements: values.len(),
+        nonzeros: values.iter().filter(|&&v| v != 0).count(),
+    };
+    Ok((filter, values))
 }
 
 fn weight_scales(t: &Tensor, channels: usize) -> DeployResult<Vec<f32>> {
@@ -434,14 +611,11 @@ pub(crate) fn add_params(a: (f32, i32), b: (f32, i32), out: (f32, i32), act: Act
 }
 
 /// `bias[o] + in_offset · Σ_k w[o][k]`, wrapping like the int32 accumulator.
-fn fold_bias(bias: &[i32], weights: &[u8], k: usize, in_offset: i32) -> Vec<i32> {
+fn fold_bias(bias: &[i32], weights: &[i8], k: usize, in_offset: i32) -> Vec<i32> {
     bias.iter()
         .enumerate()
         .map(|(o, &b)| {
-            let s: i32 = weights[o * k..(o + 1) * k]
-                .iter()
-                .map(|&w| w as i8 as i32)
-                .sum();
+            let s: i32 = weights[o * k..(o + 1) * k].iter().map(|&w| w as i32).sum();
             b.wrapping_add(in_offset.wrapping_mul(s))
         })
         .collect()
@@ -473,6 +647,7 @@ fn lower_conv(
     out_id: TensorId,
     fused: Option<(TensorId, bool, Activation)>,
     layout: &dyn ArenaLayout,
+    sparse: bool,
 ) -> DeployResult<(Kernel, u64)> {
     let (_, x) = operand(g, n, 0)?;
     let (_, w) = operand(g, n, 1)?;
@@ -501,13 +676,14 @@ fn lower_conv(
             opts.padding,
         )?,
     )?;
-    let wd = const_i8(w)?;
+    let k = w.shape[1] * w.shape[2] * w.shape[3];
+    let w_id = n.inputs[1].unwrap_or_default();
+    let (filter, wd) = filter_of(w, w_id, output.c, k, sparse)?;
     let scales = weight_scales(w, output.c)?;
     let (mult, shift): (Vec<i32>, Vec<i32>) = scales
         .iter()
         .map(|&s| quantize_multiplier(xs as f64 * s as f64 / os as f64))
         .unzip();
-    let k = w.shape[1] * w.shape[2] * w.shape[3];
     let bias = bias_values(g, n, 2, output.c)?;
     let add = match fused {
         None => None,
@@ -537,8 +713,8 @@ fn lower_conv(
             in_offset: -xz,
             out_offset: oz,
             act: act_range(opts.activation, os, oz),
-            filter: n.inputs[1].unwrap_or_default(),
-            bias_folded: fold_bias(&bias, wd, k, -xz),
+            filter,
+            bias_folded: fold_bias(&bias, &wd, k, -xz),
             mult,
             shift,
             add,
@@ -547,8 +723,9 @@ fn lower_conv(
     ))
 }
 
-/// Lowers every node of `g` (in order) against `layout`.
-pub(crate) fn lower(g: &Graph, layout: &dyn ArenaLayout) -> DeployResult<Lowered> {
+/// Lowers every node of `g` (in order) against `layout`; `sparse` lets int8 conv / FC filters
+/// be stored in the sparse encoding where it pays off.
+pub(crate) fn lower(g: &Graph, layout: &dyn ArenaLayout, sparse: bool) -> DeployResult<Lowered> {
     if let Some((tensors, nodes)) = layout.graph_size() {
         if (tensors, nodes) != (g.tensors.len(), g.nodes.len()) {
             return Err(DeployError::Invalid(format!(
@@ -571,7 +748,7 @@ pub(crate) fn lower(g: &Graph, layout: &dyn ArenaLayout) -> DeployResult<Lowered
         let input_off = offset_of(layout, g, in_id)?;
         let output_off = offset_of(layout, g, out_id)?;
         let (kernel, macs) = match &n.op {
-            Op::Conv2d(o) => lower_conv(g, n, idx, o, out_id, out_id, None, layout)?,
+            Op::Conv2d(o) => lower_conv(g, n, idx, o, out_id, out_id, None, layout, sparse)?,
             Op::Conv2dAdd {
                 conv,
                 conv_out,
@@ -588,6 +765,7 @@ pub(crate) fn lower(g: &Graph, layout: &dyn ArenaLayout) -> DeployResult<Lowered
                     out_id,
                     Some((skip, *conv_is_first, *add_activation)),
                     layout,
+                    sparse,
                 )?
             }
             Op::DepthwiseConv2d(o) => {
@@ -620,7 +798,7 @@ pub(crate) fn lower(g: &Graph, layout: &dyn ArenaLayout) -> DeployResult<Lowered
                         o.padding,
                     )?,
                 )?;
-                const_i8(w)?;
+                let (filter, _) = filter_of(w, n.inputs[1].unwrap_or_default(), 0, 0, false)?;
                 let scales = weight_scales(w, output.c)?;
                 let (mult, shift) = scales
                     .iter()
@@ -644,7 +822,7 @@ pub(crate) fn lower(g: &Graph, layout: &dyn ArenaLayout) -> DeployResult<Lowered
                         in_offset: -xz,
                         out_offset: oz,
                         act: act_range(o.activation, os, oz),
-                        filter: n.inputs[1].unwrap_or_default(),
+                        filter,
                         bias: bias_values(g, n, 2, output.c)?,
                         mult,
                         shift,
@@ -682,6 +860,8 @@ pub(crate) fn lower(g: &Graph, layout: &dyn ArenaLayout) -> DeployResult<Lowered
                     (vec![m], vec![s])
                 };
                 let bias = bias_values(g, n, 2, out_n)?;
+                let (filter, wd) =
+                    filter_of(w, n.inputs[1].unwrap_or_default(), out_n, in_n, sparse)?;
                 let batches = in_t.elements() / in_n;
                 if batches > u16::MAX as usize
                     || in_n > u16::MAX as usize
@@ -700,8 +880,8 @@ pub(crate) fn lower(g: &Graph, layout: &dyn ArenaLayout) -> DeployResult<Lowered
                         act: act_range(o.activation, os, oz),
                         mult,
                         shift,
-                        filter: n.inputs[1].unwrap_or_default(),
-                        bias_folded: fold_bias(&bias, const_i8(w)?, in_n, -xz),
+                        filter,
+                        bias_folded: fold_bias(&bias, &wd, in_n, -xz),
                     },
                     (batches * in_n * out_n) as u64,
                 )
@@ -1059,10 +1239,18 @@ pub(crate) fn lower(g: &Graph, layout: &dyn ArenaLayout) -> DeployResult<Lowered
                 )))
             }
         };
-        if let Kernel::Conv { input, win, .. } = &kernel {
+        if let Kernel::Conv {
+            input, win, filter, ..
+        } = &kernel
+        {
             let direct = win.k_h == 1 && win.k_w == 1 && win.pad_h == 0 && win.pad_w == 0;
+            // patches gathered per pass: two for the dense and packed kernels, four sparse
+            let patches = match filter.enc {
+                WeightEnc::Sparse { .. } => 4,
+                _ => 2,
+            };
             if !direct {
-                scratch = scratch.max(2 * win.k_h * win.k_w * input.c);
+                scratch = scratch.max(patches * win.k_h * win.k_w * input.c);
             }
         }
         layers.push(Layer {
@@ -1289,10 +1477,7 @@ mod tests {
     #[test]
     fn folded_bias_equals_the_offset_sum() {
         // two output rows of three weights; in_offset 5
-        let w: Vec<u8> = [1i8, -2, 3, -128, 127, 0]
-            .iter()
-            .map(|&v| v as u8)
-            .collect();
+        let w = [1i8, -2, 3, -128, 127, 0];
         assert_eq!(fold_bias(&[10, -10], &w, 3, 5), vec![10 + 5 * 2, -10 - 5]);
     }
 }
