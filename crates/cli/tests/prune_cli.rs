@@ -317,3 +317,106 @@ fn int8_inputs(path: &Path, samples: usize, len: usize) {
         .collect();
     std::fs::write(path, bytes).unwrap();
 }
+
+#[test]
+fn pipeline_prunes_when_the_recipe_asks() {
+    let tmp = tempfile::tempdir().unwrap();
+    let recipe = tmp.path().join("tiny.toml");
+    let data = root().join("data/mnist");
+    std::fs::write(
+        &recipe,
+        format!(
+            r#"
+[data]
+path = "{}"
+split = {{ by = "ranges", train = {{ first = 512 }}, test = {{ last = 256 }} }}
+
+[model]
+input = [28, 28, 1]
+[[model.layer]]
+type = "conv2d"
+filters = 8
+kernel = 3
+stride = 2
+activation = "relu"
+[[model.layer]]
+type = "ds_block"
+filters = 16
+stride = 2
+[[model.layer]]
+type = "global_avg_pool"
+[[model.layer]]
+type = "dense"
+units = 10
+
+[train]
+epochs = 1
+batch_size = 64
+lr = 5e-3
+schedule = "cosine"
+
+[prune]
+sparsity = 0.5
+epochs = 1
+min_weights = 0
+include_depthwise = true
+"#,
+            data.display()
+        ),
+    )
+    .unwrap();
+    let out = tmp.path().join("pipe");
+    let v = run_json(&[
+        "pipeline".as_ref(),
+        "--config".as_ref(),
+        recipe.as_os_str(),
+        "--out".as_ref(),
+        out.as_os_str(),
+        "--json".as_ref(),
+    ]);
+    let p = &v["prune"];
+    assert_eq!(p["mode"], "unstructured", "{v}");
+    assert!((p["sparsity"].as_f64().unwrap() - 0.5).abs() < 0.01, "{v}");
+    // The later stages work on the pruned model.
+    assert!(
+        v["model_path"]
+            .as_str()
+            .unwrap()
+            .ends_with("model_int8.tflite"),
+        "{v}"
+    );
+    assert!(v["int8_accuracy"].as_f64().is_some(), "{v}");
+    assert!((zeros_fraction_of_kernels(&out.join("model_pruned.tflite")) - 0.5).abs() < 0.05);
+
+    // `enabled = false` keeps the section but skips the stage; a typo is one clear error.
+    let text = std::fs::read_to_string(&recipe).unwrap();
+    std::fs::write(
+        &recipe,
+        text.replace("[prune]\n", "[prune]\nenabled = false\n"),
+    )
+    .unwrap();
+    let v = run_json(&[
+        "pipeline".as_ref(),
+        "--config".as_ref(),
+        recipe.as_os_str(),
+        "--out".as_ref(),
+        out.as_os_str(),
+        "--json".as_ref(),
+    ]);
+    assert!(v["prune"].is_null(), "{v}");
+    std::fs::write(
+        &recipe,
+        text.replace("[prune]\n", "[prune]\nsparsty = 0.5\n"),
+    )
+    .unwrap();
+    let o = tinyforge()
+        .args(["pipeline", "--config"])
+        .arg(&recipe)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("[prune]") && err.contains("sparsty"), "{err}");
+}

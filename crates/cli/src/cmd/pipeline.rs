@@ -1,8 +1,13 @@
 //! `tinyforge pipeline`: the product's main job as a list of stages over one context. With no
 //! arguments: train `examples/mnist_dscnn.toml` on the bundled MNIST → export
-//! `runs/pipeline/model.tflite` → evaluate it in the runtime → int8 PTQ
+//! `runs/pipeline/model.tflite` → evaluate it in the runtime → (prune, when asked) → int8 PTQ
 //! (`model_int8.tflite`) → inspect it for the Arduino Nano
 //! 33 BLE (planned SRAM, flash, fit) → a summary table.
+//!
+//! Pruning is off by default: it fine-tunes for tens of epochs, which would more than double a
+//! newcomer's first run. A `[prune]` section in the recipe (the options of `tinyforge prune`,
+//! see [`super::prune::Options`]) or `--prune` turns it on; it writes `model_pruned.tflite`,
+//! which the later stages then quantize and inspect.
 //!
 //! Each stage reads what earlier ones left in [`Ctx`] (the current model file, above all) and
 //! adds rows to the summary; a later stage (quantize, prune, deploy, mcu-run) is one function
@@ -15,6 +20,8 @@ use anyhow::Context;
 use serde_json::json;
 use tinyforge_graph::fit::{fit, FitOptions};
 use tinyforge_graph::{graph_cost, plan_default, Device};
+
+use super::prune::Options;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -30,6 +37,9 @@ pub struct Args {
     /// Override the recipe's number of epochs.
     #[arg(long)]
     pub epochs: Option<usize>,
+    /// Prune after training (the recipe's `[prune]` section, else 80 % unstructured).
+    #[arg(long)]
+    pub prune: bool,
     /// Print one JSON object with the summary instead of tables.
     #[arg(long)]
     pub json: bool,
@@ -42,6 +52,8 @@ pub struct Ctx {
     pub out: PathBuf,
     pub target: String,
     pub epochs: Option<usize>,
+    /// `--prune`: run the prune stage even without a `[prune]` section.
+    pub prune: bool,
     pub progress: bool,
     /// The model the next stage works on.
     pub model: Option<PathBuf>,
@@ -67,6 +79,7 @@ type Stage = fn(&mut Ctx) -> anyhow::Result<()>;
 pub const STAGES: &[(&str, Stage)] = &[
     ("train", train),
     ("eval", eval),
+    ("prune", prune),
     ("quantize", super::quantize::pipeline_stage),
     ("inspect", inspect),
     ("deploy", super::deploy::pipeline_stage),
@@ -118,6 +131,79 @@ fn eval(c: &mut Ctx) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The recipe's `[prune]` section, or the defaults under `--prune`; `None` when the stage is off.
+pub fn prune_options(config: &std::path::Path, forced: bool) -> anyhow::Result<Option<Options>> {
+    let text = std::fs::read_to_string(config)
+        .with_context(|| format!("{}: cannot read the config", config.display()))?;
+    let recipe: toml::Value =
+        toml::from_str(&text).with_context(|| format!("{}: invalid config", config.display()))?;
+    let opts = match recipe.get("prune") {
+        Some(section) => Some(
+            section
+                .clone()
+                .try_into::<Options>()
+                .with_context(|| format!("{}: [prune]", config.display()))?,
+        ),
+        None => forced.then(Options::default),
+    };
+    Ok(opts.and_then(|mut o| {
+        if forced {
+            o.enabled = true;
+        }
+        if o.sparsity.is_none() && o.min_accuracy.is_none() {
+            o.sparsity = Some(if o.structured { 0.5 } else { 0.8 });
+        }
+        o.enabled.then_some(o)
+    }))
+}
+
+fn prune(c: &mut Ctx) -> anyhow::Result<()> {
+    let Some(opts) = prune_options(&c.config, c.prune)? else {
+        c.row(
+            "prune",
+            "off (add a [prune] section to the recipe, or --prune)".into(),
+            json!(null),
+        );
+        return Ok(());
+    };
+    let model = c.model()?;
+    let spec = super::train::read_recipe(&c.config)?.data;
+    let out = c.out.join("model_pruned.tflite");
+    let s = super::prune::prune_file(&model, &spec, &opts, &out, !c.progress)?;
+    let what = if s.mode == "structured" {
+        format!(
+            "{:.0} % of the channels removed, MACs {} → {}",
+            100.0 * s.sparsity,
+            s.macs_before,
+            s.macs_after
+        )
+    } else {
+        format!(
+            "{:.1} % of the pruned kernels' weights zero",
+            100.0 * s.sparsity
+        )
+    };
+    c.row(
+        "prune",
+        format!(
+            "{what}; float accuracy {:.2}% → {:.2}% ({})",
+            100.0 * s.accuracy_before,
+            100.0 * s.accuracy_after,
+            out.display()
+        ),
+        json!({
+            "mode": s.mode,
+            "sparsity": s.sparsity,
+            "accuracy_before": s.accuracy_before,
+            "accuracy_after": s.accuracy_after,
+            "macs_before": s.macs_before,
+            "macs_after": s.macs_after,
+        }),
+    );
+    c.model = Some(out);
+    Ok(())
+}
+
 fn inspect(c: &mut Ctx) -> anyhow::Result<()> {
     let model = c.model()?;
     let graph = super::load_model(&model)?;
@@ -165,6 +251,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         out: args.out.unwrap_or_else(|| PathBuf::from("runs/pipeline")),
         target: args.target,
         epochs: args.epochs,
+        prune: args.prune,
         progress: !args.json && std::io::stderr().is_terminal(),
         model: None,
         summary: Vec::new(),

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use tinyforge_data::Dataset;
 use tinyforge_train::Model;
 
-use super::finetune::{self, accuracy, steps_per_epoch, FineTune};
+use super::finetune::{self, accuracy, steps_per_epoch, Distill, Extras, FineTune, LrSchedule};
 use super::mask::{model_sparsity, set_masks, Granularity, MaskConfig, SparsityReport};
 use super::schedule::ScheduleKind;
 use super::{PruneError, PruneResult};
@@ -43,6 +43,10 @@ pub struct PruneConfig {
     pub finetune: FineTune,
     /// Sparsity levels tried in order under an accuracy floor.
     pub levels: Vec<f32>,
+    /// Learning rate over each fine-tuning run.
+    pub lr_schedule: LrSchedule,
+    /// Distillation from the unpruned model's logits during fine-tuning (None: labels only).
+    pub distill: Option<Distill>,
 }
 
 impl PruneConfig {
@@ -56,6 +60,8 @@ impl PruneConfig {
             levels: vec![
                 0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.88, 0.9, 0.92, 0.94, 0.95, 0.96, 0.97, 0.98,
             ],
+            lr_schedule: LrSchedule::Cosine,
+            distill: None,
         }
     }
 }
@@ -129,7 +135,7 @@ pub fn prune(
                 target
             };
             run_round(
-                &mut m, train, eval, cfg, s0, target, spe, 1, &mut curve, progress,
+                &mut m, model, train, eval, cfg, s0, target, spe, 1, &mut curve, progress,
             )?;
             let after = curve.last().map_or(before, |p| p.accuracy);
             let report = model_sparsity(&mut m, &cfg.mask);
@@ -166,6 +172,7 @@ pub fn prune(
                 for (i, &level) in levels.iter().enumerate() {
                     let acc = run_round(
                         &mut m,
+                        model,
                         train,
                         eval,
                         cfg,
@@ -204,6 +211,7 @@ pub fn prune(
 #[allow(clippy::too_many_arguments)]
 fn run_round(
     m: &mut Model,
+    teacher: &Model,
     train: &Dataset,
     eval: &Dataset,
     cfg: &PruneConfig,
@@ -220,10 +228,15 @@ fn run_round(
     let mask = cfg.mask;
     let per_epoch = matches!(cfg.stop, StopRule::Sparsity(_));
     let mut epoch_points = Vec::new();
-    finetune::train(
+    let extras = Extras {
+        schedule: cfg.lr_schedule,
+        teacher: cfg.distill.map(|d| (teacher, d)),
+    };
+    finetune::train_with(
         m,
         train,
         &cfg.finetune,
+        &extras,
         0,
         &mut |step, model| {
             if let Some(s) = sched.update_at(step, to) {

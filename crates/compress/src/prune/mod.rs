@@ -28,11 +28,15 @@ pub mod schedule;
 pub mod sparse;
 pub mod structured;
 
-pub use finetune::{accuracy, FineTune};
+pub use finetune::{accuracy, Distill, FineTune, LrSchedule};
 pub use iterative::{prune, CurvePoint, PruneConfig, PruneOutcome, StopRule};
 pub use mask::{model_sparsity, set_masks, Granularity, MaskConfig, Scope, SparsityReport};
 pub use schedule::PruneSchedule;
-pub use structured::{prune_channels, ChannelNorm, StructuredConfig, StructuredReport};
+pub use structured::{
+    channel_spaces, prune_channels, prune_channels_to, prune_structured, Allocation, ChannelGoal,
+    ChannelNorm, ChannelSpace, StructuredConfig, StructuredOutcome, StructuredReport,
+    StructuredRun,
+};
 
 /// Why pruning failed.
 #[derive(Debug, thiserror::Error)]

@@ -20,6 +20,8 @@ use serde::{Deserialize, Serialize};
 use tinyforge_train::layers::{BatchNorm, Conv2d, Dense, DepthwiseConv2d, Layer};
 use tinyforge_train::{ChannelAxis, Model, Op, Param};
 
+use super::finetune::{self, accuracy, Distill, Extras, FineTune, LrSchedule};
+use super::iterative::CurvePoint;
 use super::{PruneError, PruneResult};
 
 /// Channel importance norm.
@@ -33,15 +35,32 @@ pub enum ChannelNorm {
     L2,
 }
 
+/// How the channels to remove are spread over the channel spaces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Allocation {
+    /// The same fraction from every space.
+    #[default]
+    Uniform,
+    /// One ranking over the channels of every space, each space's importances divided by
+    /// their root mean square first (Molchanov et al. 2017), so that layers whose channels
+    /// matter evenly keep more of them and layers with many weak channels lose more; the
+    /// fraction is of all prunable channels together.
+    Global,
+}
+
 /// Structured pruning configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct StructuredConfig {
-    /// Fraction of channels removed from every prunable space (0.5: half the channels).
+    /// Fraction of channels removed (0.5: half the channels), per space or overall.
     pub ratio: f32,
     /// Importance norm.
     pub norm: ChannelNorm,
     /// Never keep fewer channels than this in a space.
     pub min_channels: usize,
+    /// Uniform or global spreading of the removal.
+    pub allocation: Allocation,
 }
 
 impl Default for StructuredConfig {
@@ -50,8 +69,18 @@ impl Default for StructuredConfig {
             ratio: 0.5,
             norm: ChannelNorm::L1,
             min_channels: 4,
+            allocation: Allocation::Uniform,
         }
     }
+}
+
+/// One prunable channel space: the producers whose outputs share it and its channel count.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ChannelSpace {
+    /// Producer node names (several when residual adds tie them).
+    pub producers: Vec<String>,
+    /// Channels.
+    pub channels: usize,
 }
 
 /// What structured pruning did.
@@ -90,18 +119,173 @@ fn producer_weight(l: &Layer) -> Option<&Param> {
     }
 }
 
-/// Removes `cfg.ratio` of the channels of every prunable channel space. Returns the smaller
-/// model (fine-tune it afterwards) and a report.
+/// What the channel analysis of a model found.
+struct Analysis {
+    feat: Vec<Feat>,
+    roots: Vec<usize>,
+    channels: Vec<usize>,
+    fixed: Vec<bool>,
+    importance: Vec<Vec<f32>>,
+    members: Vec<Vec<usize>>,
+    producers: Vec<Vec<usize>>,
+    space_of_producer: Vec<usize>,
+}
+
+impl Analysis {
+    /// Root spaces that may be pruned.
+    fn prunable(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.channels.len()).filter(|&r| self.roots[r] == r && !self.fixed[r])
+    }
+
+    fn names(&self, model: &Model, r: usize) -> Vec<String> {
+        self.members[r]
+            .iter()
+            .flat_map(|&s| {
+                self.producers[s]
+                    .iter()
+                    .map(|&p| model.nodes[p].name.clone())
+            })
+            .collect()
+    }
+}
+
+/// The prunable channel spaces of `model`, in model order.
+pub fn channel_spaces(model: &Model) -> PruneResult<Vec<ChannelSpace>> {
+    let a = analyze(model, ChannelNorm::L1)?;
+    Ok(a.prunable()
+        .map(|r| ChannelSpace {
+            producers: a.names(model, r),
+            channels: a.channels[r],
+        })
+        .collect())
+}
+
+/// Removes `cfg.ratio` of the channels (of every prunable channel space, or of all of them
+/// under [`Allocation::Global`]). Returns the smaller model (fine-tune it afterwards) and a
+/// report.
 pub fn prune_channels(
     model: &Model,
     cfg: &StructuredConfig,
 ) -> PruneResult<(Model, StructuredReport)> {
-    if !(0.0..1.0).contains(&cfg.ratio) {
+    check_ratio(cfg.ratio)?;
+    let a = analyze(model, cfg.norm)?;
+    let goal = match cfg.allocation {
+        Allocation::Uniform => {
+            let mut per = std::collections::HashMap::new();
+            for r in a.prunable() {
+                let c = a.channels[r];
+                let k = (c as f32 * (1.0 - cfg.ratio)).round() as usize;
+                per.insert(first_name(&a.names(model, r)), k);
+            }
+            ChannelGoal::PerSpace(per)
+        }
+        Allocation::Global => {
+            let total: usize = a.prunable().map(|r| a.channels[r]).sum();
+            ChannelGoal::Total((total as f32 * (1.0 - cfg.ratio)).round() as usize)
+        }
+    };
+    prune_with(model, cfg, &a, &goal)
+}
+
+/// How many channels to keep.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ChannelGoal {
+    /// Per space, keyed by the space's first producer name (spaces not named keep all).
+    PerSpace(std::collections::HashMap<String, usize>),
+    /// Over all prunable spaces together, chosen by the global normalized ranking.
+    Total(usize),
+}
+
+/// Prunes `model` to `goal` (channel counts are clamped to `cfg.min_channels` and to what the
+/// space has); `cfg.ratio` is not used.
+pub fn prune_channels_to(
+    model: &Model,
+    cfg: &StructuredConfig,
+    goal: &ChannelGoal,
+) -> PruneResult<(Model, StructuredReport)> {
+    let a = analyze(model, cfg.norm)?;
+    prune_with(model, cfg, &a, goal)
+}
+
+fn first_name(names: &[String]) -> String {
+    names.first().cloned().unwrap_or_default()
+}
+
+fn check_ratio(ratio: f32) -> PruneResult<()> {
+    if !(0.0..1.0).contains(&ratio) {
         return Err(PruneError::Config(format!(
-            "channel ratio must be in [0, 1), got {}",
-            cfg.ratio
+            "channel ratio must be in [0, 1), got {ratio}"
         )));
     }
+    Ok(())
+}
+
+/// Per-root kept channel counts for `goal`.
+fn counts(model: &Model, cfg: &StructuredConfig, a: &Analysis, goal: &ChannelGoal) -> Vec<usize> {
+    let mut k: Vec<usize> = a.channels.clone();
+    let floor = |c: usize| cfg.min_channels.min(c).max(1);
+    match goal {
+        ChannelGoal::PerSpace(per) => {
+            for r in a.prunable() {
+                if let Some(&want) = per.get(&first_name(&a.names(model, r))) {
+                    k[r] = want.clamp(floor(a.channels[r]), a.channels[r]);
+                }
+            }
+        }
+        ChannelGoal::Total(total) => {
+            // Normalized scores of every prunable channel; remove the lowest until the total
+            // is met, never below a space's floor.
+            let mut all: Vec<(f32, usize, usize)> = Vec::new();
+            for r in a.prunable() {
+                let imp = &a.importance[r];
+                let rms = (imp.iter().map(|v| v * v).sum::<f32>() / imp.len().max(1) as f32)
+                    .sqrt()
+                    .max(f32::MIN_POSITIVE);
+                all.extend(imp.iter().enumerate().map(|(c, v)| (v / rms, r, c)));
+            }
+            all.sort_by(|x, y| x.0.total_cmp(&y.0).then((x.1, x.2).cmp(&(y.1, y.2))));
+            let mut kept: usize = a.prunable().map(|r| a.channels[r]).sum();
+            for &(_, r, _) in &all {
+                if kept <= *total {
+                    break;
+                }
+                if k[r] > floor(a.channels[r]) {
+                    k[r] -= 1;
+                    kept -= 1;
+                }
+            }
+        }
+    }
+    k
+}
+
+fn prune_with(
+    model: &Model,
+    cfg: &StructuredConfig,
+    a: &Analysis,
+    goal: &ChannelGoal,
+) -> PruneResult<(Model, StructuredReport)> {
+    let counts = counts(model, cfg, a, goal);
+    // Kept channel indices per root (ascending, the most important), or None to keep all.
+    let mut keep: Vec<Option<Vec<usize>>> = vec![None; a.channels.len()];
+    let mut report_spaces = Vec::new();
+    for r in a.prunable() {
+        let (c, k) = (a.channels[r], counts[r]);
+        if k >= c {
+            continue;
+        }
+        let mut idx: Vec<usize> = (0..c).collect();
+        let imp = &a.importance[r];
+        idx.sort_by(|&x, &y| imp[y].total_cmp(&imp[x]).then(x.cmp(&y)));
+        let mut kept: Vec<usize> = idx[..k].to_vec();
+        kept.sort_unstable();
+        report_spaces.push((a.names(model, r), c, k));
+        keep[r] = Some(kept);
+    }
+    rebuild(model, a, &keep, report_spaces)
+}
+
+fn analyze(model: &Model, norm: ChannelNorm) -> PruneResult<Analysis> {
     let nodes = &model.nodes;
     let n = nodes.len();
     // Spaces: one per producer node; parent links for residual ties; fixed flags.
@@ -224,7 +408,7 @@ pub fn prune_channels(
                 )));
             }
             for (o, row) in w.value.chunks(per).enumerate() {
-                let norm = match cfg.norm {
+                let norm = match norm {
                     ChannelNorm::L1 => row.iter().map(|v| v.abs()).sum::<f32>(),
                     ChannelNorm::L2 => row.iter().map(|v| v * v).sum::<f32>().sqrt(),
                 };
@@ -235,32 +419,28 @@ pub fn prune_channels(
             }
         }
     }
-    // Kept channel indices per root (ascending), or None to keep all.
-    let mut keep: Vec<Option<Vec<usize>>> = vec![None; channels.len()];
-    let mut report_spaces = Vec::new();
-    for r in 0..channels.len() {
-        if roots[r] != r || fixed[r] {
-            continue;
-        }
-        let c = channels[r];
-        let k = ((c as f32 * (1.0 - cfg.ratio)).round() as usize)
-            .max(cfg.min_channels.min(c))
-            .max(1);
-        if k >= c {
-            continue;
-        }
-        let mut idx: Vec<usize> = (0..c).collect();
-        let imp = &importance[r];
-        idx.sort_by(|&a, &b| imp[b].total_cmp(&imp[a]).then(a.cmp(&b)));
-        let mut kept: Vec<usize> = idx[..k].to_vec();
-        kept.sort_unstable();
-        let names = members[r]
-            .iter()
-            .flat_map(|&s| producers[s].iter().map(|&p| nodes[p].name.clone()))
-            .collect();
-        report_spaces.push((names, c, k));
-        keep[r] = Some(kept);
-    }
+    Ok(Analysis {
+        feat,
+        roots,
+        channels,
+        fixed,
+        importance,
+        members,
+        producers,
+        space_of_producer,
+    })
+}
+
+fn rebuild(
+    model: &Model,
+    a: &Analysis,
+    keep: &[Option<Vec<usize>>],
+    report_spaces: Vec<(Vec<String>, usize, usize)>,
+) -> PruneResult<(Model, StructuredReport)> {
+    let nodes = &model.nodes;
+    let n = nodes.len();
+    let (feat, roots, channels, space_of_producer) =
+        (&a.feat, &a.roots, &a.channels, &a.space_of_producer);
     let kept_of = |f: Feat| -> Option<(&Vec<usize>, usize, usize)> {
         match f {
             Feat::Space { space, repeat } => {
@@ -397,6 +577,150 @@ pub fn prune_channels(
         params_after: out.param_count(),
     };
     Ok((out, report))
+}
+
+/// A gradual structured pruning run: `rounds` prune → fine-tune steps, each removing an
+/// equal share of the channels, so that the network adapts before the next cut (one cut of
+/// half the channels loses far more than the fine-tuning can win back).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct StructuredRun {
+    /// What to remove in total (ratio of the original channels) and how.
+    pub config: StructuredConfig,
+    /// Prune → fine-tune rounds (≥ 1).
+    pub rounds: usize,
+    /// Fine-tuning of each intermediate round.
+    pub finetune: FineTune,
+    /// Epochs of fine-tuning after the last round (0: `finetune.epochs`).
+    pub final_epochs: usize,
+    /// Learning rate over each fine-tuning run.
+    pub lr_schedule: LrSchedule,
+    /// Distillation from the unpruned model's logits.
+    pub distill: Option<Distill>,
+}
+
+impl StructuredRun {
+    /// Defaults around a configuration: 4 rounds, cosine learning rate, no distillation.
+    pub fn new(config: StructuredConfig) -> Self {
+        StructuredRun {
+            config,
+            rounds: 4,
+            finetune: FineTune::default(),
+            final_epochs: 0,
+            lr_schedule: LrSchedule::Cosine,
+            distill: None,
+        }
+    }
+}
+
+/// What a gradual structured run returns.
+#[derive(Debug, Clone)]
+pub struct StructuredOutcome {
+    /// The smaller model.
+    pub model: Model,
+    /// Original and final channel counts per space, and parameters.
+    pub report: StructuredReport,
+    /// Accuracy of the model given.
+    pub accuracy_before: f32,
+    /// Accuracy of the returned model.
+    pub accuracy_after: f32,
+    /// `sparsity` = fraction of the prunable channels removed so far, per round.
+    pub curve: Vec<CurvePoint>,
+}
+
+/// Removes `run.config.ratio` of the channels of `model` over `run.rounds` rounds, each followed
+/// by fine-tuning on `train`; evaluates on `eval` after every round (`progress` sees each point).
+pub fn prune_structured(
+    model: &Model,
+    train: &tinyforge_data::Dataset,
+    eval: &tinyforge_data::Dataset,
+    run: &StructuredRun,
+    progress: &mut dyn FnMut(&CurvePoint),
+) -> PruneResult<StructuredOutcome> {
+    let cfg = &run.config;
+    check_ratio(cfg.ratio)?;
+    if run.rounds == 0 {
+        return Err(PruneError::Config(
+            "structured pruning needs ≥ 1 round".into(),
+        ));
+    }
+    let original = channel_spaces(model)?;
+    let total: usize = original.iter().map(|s| s.channels).sum();
+    let mut m = model.clone();
+    let before = accuracy(&mut m, eval)?;
+    let p0 = CurvePoint {
+        round: 0,
+        sparsity: 0.0,
+        accuracy: before,
+    };
+    progress(&p0);
+    let mut curve = vec![p0];
+    let extras = Extras {
+        schedule: run.lr_schedule,
+        teacher: run.distill.map(|d| (model, d)),
+    };
+    for r in 1..=run.rounds {
+        let keep = 1.0 - cfg.ratio * r as f32 / run.rounds as f32;
+        let goal = match cfg.allocation {
+            Allocation::Uniform => ChannelGoal::PerSpace(
+                original
+                    .iter()
+                    .map(|s| {
+                        let k = (s.channels as f32 * keep).round() as usize;
+                        (first_name(&s.producers), k)
+                    })
+                    .collect(),
+            ),
+            Allocation::Global => ChannelGoal::Total((total as f32 * keep).round() as usize),
+        };
+        m = prune_channels_to(&m, cfg, &goal)?.0;
+        let mut ft = run.finetune;
+        if r == run.rounds && run.final_epochs > 0 {
+            ft.epochs = run.final_epochs;
+        }
+        // Each round restarts the batch order so rounds do not repeat one another's batches.
+        ft.seed = ft.seed.wrapping_add(r as u64);
+        finetune::train_with(
+            &mut m,
+            train,
+            &ft,
+            &extras,
+            0,
+            &mut |_, _| Ok(()),
+            &mut |_, _| Ok(()),
+        )?;
+        let now: usize = channel_spaces(&m)?.iter().map(|s| s.channels).sum();
+        let p = CurvePoint {
+            round: r,
+            sparsity: 1.0 - now as f32 / total.max(1) as f32,
+            accuracy: accuracy(&mut m, eval)?,
+        };
+        progress(&p);
+        curve.push(p);
+    }
+    let after = curve.last().map_or(before, |p| p.accuracy);
+    let finals = channel_spaces(&m)?;
+    let spaces = original
+        .iter()
+        .map(|s| {
+            let k = finals
+                .iter()
+                .find(|f| f.producers.first() == s.producers.first())
+                .map_or(s.channels, |f| f.channels);
+            (s.producers.clone(), s.channels, k)
+        })
+        .collect();
+    let report = StructuredReport {
+        spaces,
+        params_before: model.param_count(),
+        params_after: m.param_count(),
+    };
+    Ok(StructuredOutcome {
+        model: m,
+        report,
+        accuracy_before: before,
+        accuracy_after: after,
+        curve,
+    })
 }
 
 /// Slices an existing mask like its weights (`taps` = KH·KW for conv, 1 for dense).
