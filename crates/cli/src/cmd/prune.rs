@@ -65,9 +65,10 @@ pub struct Options {
     /// Sparsity pattern of unstructured pruning.
     #[arg(long, value_enum, default_value_t = Pattern::Unstructured)]
     pub pattern: Pattern,
-    /// One global magnitude threshold instead of one per layer.
-    #[arg(long)]
-    pub global: bool,
+    /// Where the magnitude threshold is taken: every layer at the target, one ranking over
+    /// all layers, or per-layer sparsities chosen by a measured sensitivity profile.
+    #[arg(long, value_enum, default_value_t = ScopeArg::LayerWise)]
+    pub scope: ScopeArg,
     /// Also prune depthwise filters.
     #[arg(long)]
     pub include_depthwise: bool,
@@ -124,7 +125,7 @@ impl Default for Options {
             structured: false,
             schedule: Sched::Polynomial,
             pattern: Pattern::Unstructured,
-            global: false,
+            scope: ScopeArg::LayerWise,
             include_depthwise: false,
             min_weights: 256,
             epochs: 8,
@@ -149,6 +150,15 @@ pub enum Sched {
     OneShot,
     Constant,
     Polynomial,
+}
+
+/// `--scope`.
+#[derive(Debug, Clone, Copy, PartialEq, ValueEnum, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ScopeArg {
+    LayerWise,
+    Global,
+    Sensitivity,
 }
 
 /// `--allocation`.
@@ -369,10 +379,10 @@ pub fn prune_file(
             Pattern::Block1x4 => Granularity::Block1x4,
             Pattern::TwoFour => Granularity::TwoFour,
         };
-        cfg.mask.scope = if args.global {
-            Scope::Global
-        } else {
-            Scope::LayerWise
+        cfg.mask.scope = match args.scope {
+            ScopeArg::LayerWise => Scope::LayerWise,
+            ScopeArg::Global => Scope::Global,
+            ScopeArg::Sensitivity => Scope::Sensitivity,
         };
         cfg.mask.include_depthwise = args.include_depthwise;
         cfg.mask.min_weights = args.min_weights;

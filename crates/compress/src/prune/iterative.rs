@@ -16,8 +16,11 @@ use tinyforge_data::Dataset;
 use tinyforge_train::Model;
 
 use super::finetune::{self, accuracy, steps_per_epoch, Distill, Extras, FineTune, LrSchedule};
-use super::mask::{model_sparsity, set_masks, Granularity, MaskConfig, SparsityReport};
+use super::mask::{
+    model_sparsity, set_masks, set_masks_layers, Granularity, MaskConfig, Scope, SparsityReport,
+};
 use super::schedule::ScheduleKind;
+use super::sensitivity;
 use super::{PruneError, PruneResult};
 
 /// When to stop pruning.
@@ -226,6 +229,33 @@ fn run_round(
     let sched = cfg.schedule.build(steps, from);
     sched.validate()?;
     let mask = cfg.mask;
+    // Under a sensitivity scope each layer moves from its current sparsity to its own target
+    // in step with the overall schedule.
+    let layer_targets = match mask.scope {
+        Scope::Sensitivity if mask.granularity != Granularity::TwoFour => {
+            let profile = sensitivity::measure(m, train, &mask)?;
+            Some((profile.current.clone(), profile.allocate(to)))
+        }
+        _ => None,
+    };
+    let set = |model: &mut Model, s: f32| -> PruneResult<SparsityReport> {
+        match &layer_targets {
+            Some((start, end)) => {
+                let f = if to > from {
+                    ((s - from) / (to - from)).clamp(0.0, 1.0)
+                } else {
+                    1.0
+                };
+                let t: Vec<f32> = start
+                    .iter()
+                    .zip(end)
+                    .map(|(&a, &b)| a + (b - a) * f)
+                    .collect();
+                set_masks_layers(model, &t, &mask)
+            }
+            None => set_masks(model, s, &mask),
+        }
+    };
     let per_epoch = matches!(cfg.stop, StopRule::Sparsity(_));
     let mut epoch_points = Vec::new();
     let extras = Extras {
@@ -240,7 +270,7 @@ fn run_round(
         0,
         &mut |step, model| {
             if let Some(s) = sched.update_at(step, to) {
-                set_masks(model, s, &mask)?;
+                set(model, s)?;
             }
             Ok(())
         },
@@ -260,7 +290,7 @@ fn run_round(
     curve.extend(epoch_points);
     // A schedule cut short (or zero epochs) still ends at the target.
     if (model_sparsity(m, &mask).sparsity() - to).abs() > 0.005 {
-        set_masks(m, to, &mask)?;
+        set(m, to)?;
     }
     let p = CurvePoint {
         round: if per_epoch {

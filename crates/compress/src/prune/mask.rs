@@ -55,6 +55,9 @@ pub enum Scope {
     Global,
     /// One threshold per layer (every layer at the target sparsity).
     LayerWise,
+    /// One threshold per layer, each layer's sparsity chosen from a measured sensitivity
+    /// profile ([`super::sensitivity`]); needs data, so only the pruning driver applies it.
+    Sensitivity,
 }
 
 /// What to prune and how.
@@ -170,21 +173,17 @@ pub fn set_masks(
         return Ok(model_sparsity(model, cfg));
     }
     match cfg.scope {
-        Scope::LayerWise => visit_prunable(model, cfg, &mut |_, p| {
-            let gs = groups(p, cfg.granularity);
-            let scored: Vec<(f32, usize)> = gs
-                .iter()
-                .map(|&(s, l)| (score(&p.value[s..s + l]), l))
-                .collect();
-            let removed = rank_remove(&scored, sparsity, p.len());
-            let mut keep = vec![1.0; p.len()];
-            for (&(s, l), &r) in gs.iter().zip(&removed) {
-                if r {
-                    keep[s..s + l].fill(0.0);
-                }
-            }
-            install(p, keep);
-        }),
+        Scope::LayerWise => {
+            let targets = vec![sparsity; count];
+            return set_masks_layers(model, &targets, cfg);
+        }
+        Scope::Sensitivity => {
+            return Err(PruneError::Config(
+                "sensitivity-chosen sparsities need data: use the pruning driver, or \
+                 set_masks_layers with per-layer targets"
+                    .into(),
+            ))
+        }
         Scope::Global => {
             // One ranking over the groups of every layer.
             let mut all: Vec<(usize, usize, usize)> = Vec::new(); // (layer, start, len)
@@ -212,6 +211,46 @@ pub fn set_masks(
             });
         }
     }
+    Ok(model_sparsity(model, cfg))
+}
+
+/// Sets masks layer by layer: prunable layer `i` (in model order) gets sparsity `targets[i]`
+/// by its own magnitude ranking. With [`Granularity::TwoFour`] use [`set_masks`].
+pub fn set_masks_layers(
+    model: &mut Model,
+    targets: &[f32],
+    cfg: &MaskConfig,
+) -> PruneResult<SparsityReport> {
+    let mut count = 0;
+    visit_prunable(model, cfg, &mut |_, _| count += 1);
+    if count != targets.len() {
+        return Err(PruneError::Config(format!(
+            "{} per-layer sparsities for {count} prunable layers",
+            targets.len()
+        )));
+    }
+    if let Some(bad) = targets.iter().find(|s| !(0.0..1.0).contains(*s)) {
+        return Err(PruneError::Config(format!(
+            "sparsity must be in [0, 1), got {bad}"
+        )));
+    }
+    let mut it = targets.iter();
+    visit_prunable(model, cfg, &mut |_, p| {
+        let Some(&sparsity) = it.next() else { return };
+        let gs = groups(p, cfg.granularity);
+        let scored: Vec<(f32, usize)> = gs
+            .iter()
+            .map(|&(s, l)| (score(&p.value[s..s + l]), l))
+            .collect();
+        let removed = rank_remove(&scored, sparsity, p.len());
+        let mut keep = vec![1.0; p.len()];
+        for (&(s, l), &r) in gs.iter().zip(&removed) {
+            if r {
+                keep[s..s + l].fill(0.0);
+            }
+        }
+        install(p, keep);
+    });
     Ok(model_sparsity(model, cfg))
 }
 

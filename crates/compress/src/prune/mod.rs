@@ -7,6 +7,7 @@
 //! - [`mask`]: magnitude masks (global or layer-wise threshold; unstructured, 1×4 blocks along
 //!   the input dimension, or 2:4) set through the train engine's per-parameter mask hook, so
 //!   masked weights stay exactly 0 through fine-tuning;
+//! - [`sensitivity`]: per-layer sparsities from a measured loss-vs-sparsity profile;
 //! - [`schedule`]: when masks are updated and to which sparsity (one-shot, constant, Zhu & Gupta
 //!   polynomial decay);
 //! - [`finetune`]: a seeded mini-batch training loop with a per-step hook, and accuracy;
@@ -25,12 +26,15 @@ pub mod finetune;
 pub mod iterative;
 pub mod mask;
 pub mod schedule;
+pub mod sensitivity;
 pub mod sparse;
 pub mod structured;
 
 pub use finetune::{accuracy, Distill, FineTune, LrSchedule};
 pub use iterative::{prune, CurvePoint, PruneConfig, PruneOutcome, StopRule};
-pub use mask::{model_sparsity, set_masks, Granularity, MaskConfig, Scope, SparsityReport};
+pub use mask::{
+    model_sparsity, set_masks, set_masks_layers, Granularity, MaskConfig, Scope, SparsityReport,
+};
 pub use schedule::PruneSchedule;
 pub use structured::{
     channel_spaces, prune_channels, prune_channels_to, prune_structured, Allocation, ChannelGoal,

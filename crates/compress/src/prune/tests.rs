@@ -323,3 +323,29 @@ fn distilled_target_run_with_every_layer_pruned() {
     assert_eq!(out.report.layers.len(), 5);
     assert!(out.accuracy_after > 0.6, "{}", out.accuracy_after);
 }
+
+#[test]
+fn sensitivity_scope_spreads_the_target_over_layers() {
+    let (m, train, test) = trained();
+    let mut cfg = quick_cfg(StopRule::Sparsity(0.7));
+    cfg.mask.scope = Scope::Sensitivity;
+    cfg.finetune.epochs = 2;
+    let out = prune(&m, &train, &test, &cfg, &mut |_| {}).unwrap();
+    assert!((out.sparsity() - 0.7).abs() < 0.01, "{}", out.sparsity());
+    let per: Vec<f32> = out
+        .report
+        .layers
+        .iter()
+        .map(|l| l.zeros as f32 / l.weights as f32)
+        .collect();
+    assert!(
+        per.iter().any(|&s| (s - 0.7).abs() > 0.02),
+        "sensitivity chose the uniform split {per:?}"
+    );
+    // Without data the mask module refuses the scope rather than guessing.
+    let mut m2 = m.clone();
+    assert!(matches!(
+        set_masks(&mut m2, 0.5, &cfg.mask),
+        Err(PruneError::Config(_))
+    ));
+}
