@@ -172,7 +172,7 @@ mod tests {
                     .iter()
                     .map(|&l| if l > 0.92 { 10.0 * l } else { 0.01 * l })
                     .collect(),
-                levels.iter().map(|&l| l).collect(),
+                levels.clone(),
             ],
         };
         let s = p.allocate(0.8);
