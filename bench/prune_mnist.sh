@@ -22,8 +22,8 @@ if [ ! -f "$W/base/model.tflite" ]; then
 fi
 B="$W/base/model.tflite"
 P=("$T" prune "$B" --data data/mnist --json)
-# 1. Unstructured 80 %: pointwise / dense kernels, each layer at 80 % (the accuracy bar), and
-#    every kernel with per-layer sparsities from the sensitivity profile (the size bar).
+# 1. Unstructured 80 % of the pointwise / dense kernels, per-layer sparsities from the
+#    sensitivity profile (the accuracy bar), and of every kernel (the size bar).
 "${P[@]}" --sparsity 0.8 --epochs "$EPOCHS" --augment-shift 0 --out "$W/sparse80.tflite" > "$W/sparse80.json"
 "${P[@]}" --sparsity 0.8 --epochs "$EPOCHS" --augment-shift 0 --scope sensitivity \
   --include-depthwise --min-weights 0 --out "$W/all80.tflite" > "$W/all80.json"
@@ -58,8 +58,8 @@ import json; d=json.load(open('$1'))['sparse_weights']
 for l in d['layers']: print('  %-22s %-18s dense %6d B stored %6d B (%.1f %% zero)' % (l['tensor'][:22], l['op'], l['dense_bytes'], min(l['dense_bytes'], l['encoded_bytes'], l['encoded_bytes_1x4']), 100*l['zeros']/max(1,l['weights'])))
 print('  total dense %d B, sparse encoding %d B' % (d['dense_bytes'], d['encoded_bytes']))"; }
 
-echo "== 1. unstructured 80 % (pointwise + dense kernels, layer-wise, $EPOCHS epochs, distilled)"
-drops sparse80 "80% layer-wise" 1.0
+echo "== 1. unstructured 80 % (pointwise + dense kernels, sensitivity, $EPOCHS epochs, distilled)"
+drops sparse80 "80% pointwise+dense" 1.0
 layers "$W/sparse80.json"
 echo "== 1b. unstructured 80 % of every kernel (sensitivity-chosen per-layer sparsities)"
 drops all80 "80% all kernels" 1.0

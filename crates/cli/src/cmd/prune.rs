@@ -67,7 +67,9 @@ pub struct Options {
     pub pattern: Pattern,
     /// Where the magnitude threshold is taken: every layer at the target, one ranking over
     /// all layers, or per-layer sparsities chosen by a measured sensitivity profile.
-    #[arg(long, value_enum, default_value_t = ScopeArg::LayerWise)]
+    /// Sensitivity by default: on the MNIST DS-CNN at 80 % it lost 0.45 point where every
+    /// layer at 80 % lost 1.0.
+    #[arg(long, value_enum, default_value_t = ScopeArg::Sensitivity)]
     pub scope: ScopeArg,
     /// Also prune depthwise filters.
     #[arg(long)]
@@ -125,7 +127,7 @@ impl Default for Options {
             structured: false,
             schedule: Sched::Polynomial,
             pattern: Pattern::Unstructured,
-            scope: ScopeArg::LayerWise,
+            scope: ScopeArg::Sensitivity,
             include_depthwise: false,
             min_weights: 256,
             epochs: 8,
