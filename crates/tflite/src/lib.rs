@@ -8,6 +8,7 @@
 //!   sane options. Unsupported ops are an error naming the op and listing
 //!   [`SUPPORTED_OPS`](tinyforge_graph::SUPPORTED_OPS).
 //! * [`write()`]: a schema-3 `.tflite` that LiteRT and TFLite Micro load; `read(write(g)) == g`.
+//!   [`write_with`] with [`WriteOptions::compact`]: the smallest file TFLite Micro loads.
 //!
 //! Packed weights: TFLite's `INT4` (code 17) is [`DType::I4`](tinyforge_graph::DType::I4),
 //! two per byte, low nibble first, as TFLite Micro unpacks it. The schema's `INT2` (code 19) is
@@ -50,4 +51,4 @@ pub use ops::MAX_WINDOW;
 pub use reader::{
     read, read_file, MAX_ACTIVATION_BYTES, MAX_FILE_BYTES, MAX_RANK, MAX_TENSOR_BYTES,
 };
-pub use writer::write;
+pub use writer::{write, write_with, WriteOptions};

@@ -503,8 +503,8 @@ pub(crate) fn zero_point_range(d: DType) -> std::ops::RangeInclusive<i64> {
     }
 }
 
-/// Reads quantization parameters the way TFLite does: no scales means not quantized; scales
-/// need as many zero points; several scales are per-channel along `quantized_dimension`, which
+/// Reads quantization parameters the way TFLite Micro does: no scales means not quantized;
+/// scales need as many zero points, or one shared by all; several scales are per-channel along `quantized_dimension`, which
 /// must index a dimension of exactly that many channels.
 fn read_quant(q: Table, t: &Tensor) -> std::result::Result<Option<Quant>, String> {
     use field::quant::*;
@@ -515,10 +515,15 @@ fn read_quant(q: Table, t: &Tensor) -> std::result::Result<Option<Quant>, String
     if scale.is_empty() {
         return Ok(None);
     }
-    let zero_point = q
+    let mut zero_point = q
         .i64s(ZERO_POINT)
         .map_err(|e| e.to_string())?
         .ok_or("quantization has scales but no zero points")?;
+    // TFLite Micro broadcasts a single zero point over per-channel scales (a space saving for
+    // symmetric weights, whose zero points are all 0); accept what it accepts.
+    if zero_point.len() == 1 && scale.len() > 1 {
+        zero_point = vec![zero_point[0]; scale.len()];
+    }
     if zero_point.len() != scale.len() {
         return Err(format!(
             "quantization has {} scales and {} zero points",

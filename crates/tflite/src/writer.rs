@@ -7,9 +7,15 @@
 //! the CONV_2D and ADD it stands for (its `conv_out` tensor becomes a real tensor again), so
 //! any runtime can load the file. The graph is checked first: bad indices or inconsistent
 //! constants are a [`TfliteError::Write`], never a panic or a file that fails to load.
+//!
+//! Constants with identical bytes share one buffer (runtimes treat buffers as read-only).
+//! [`write_with`] and [`WriteOptions::compact`] drop everything TFLite Micro does not read, for
+//! the smallest file a microcontroller can load (see [`WriteOptions`]).
+
+use std::collections::HashMap;
 
 use flatbuffers::{FlatBufferBuilder, WIPOffset};
-use tinyforge_graph::{Graph, Op, Tensor, TensorId};
+use tinyforge_graph::{DType, Graph, Op, Tensor, TensorId};
 
 use crate::ops;
 use crate::reader::{type_code, zero_point_range};
@@ -29,10 +35,140 @@ fn err(msg: impl Into<String>) -> TfliteError {
     TfliteError::Write(msg.into())
 }
 
-/// Serialises `graph` as a `.tflite` flatbuffer.
+/// What [`write_with`] keeps beyond what a runtime executes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct WriteOptions {
+    /// Write only what TFLite Micro reads: tensors no operator or graph edge uses are left out
+    /// (the rest renumbered in order), tensor names only on graph inputs and outputs, no model
+    /// description or subgraph name, no quantization on int32 biases of per-channel int8
+    /// convolutions (implied: TFLM derives the requantization from input, filter and output), and
+    /// one zero point for per-channel parameters whose zero points are all equal (TFLM's
+    /// allocator broadcasts a length-1 zero-point array; LiteRT refuses it, so such files are
+    /// for TFLite Micro only).
+    pub compact: bool,
+}
+
+/// Serialises `graph` as a `.tflite` flatbuffer that LiteRT and TFLite Micro load.
 pub fn write(graph: &Graph) -> Result<Vec<u8>> {
+    write_with(graph, &WriteOptions::default())
+}
+
+/// Keeps only the tensors an operator or a graph edge uses, renumbered in their order.
+fn used_only(graph: &Graph) -> Graph {
+    let mut used = vec![false; graph.tensors.len()];
+    let mark = |id: usize, used: &mut Vec<bool>| {
+        if let Some(u) = used.get_mut(id) {
+            *u = true;
+        }
+    };
+    for n in &graph.nodes {
+        for &i in n.inputs.iter().flatten() {
+            mark(i, &mut used);
+        }
+        for &o in &n.outputs {
+            mark(o, &mut used);
+        }
+        if let Op::Conv2dAdd { conv_out, .. } = &n.op {
+            mark(*conv_out, &mut used);
+        }
+    }
+    for &i in graph.inputs.iter().chain(&graph.outputs) {
+        mark(i, &mut used);
+    }
+    if used.iter().all(|&u| u) {
+        return graph.clone();
+    }
+    let mut new_id = vec![usize::MAX; graph.tensors.len()];
+    let mut g = graph.clone();
+    g.tensors.clear();
+    for (i, t) in graph.tensors.iter().enumerate() {
+        if used[i] {
+            new_id[i] = g.tensors.len();
+            g.tensors.push(t.clone());
+        }
+    }
+    // Out-of-range ids stay out of range (`check` reports them): map them past the end.
+    let map = |i: usize| new_id.get(i).copied().unwrap_or(usize::MAX);
+    for n in &mut g.nodes {
+        for i in n.inputs.iter_mut().flatten() {
+            *i = map(*i);
+        }
+        for o in &mut n.outputs {
+            *o = map(*o);
+        }
+        if let Op::Conv2dAdd { conv_out, .. } = &mut n.op {
+            *conv_out = map(*conv_out);
+        }
+    }
+    for i in g.inputs.iter_mut().chain(g.outputs.iter_mut()) {
+        *i = map(*i);
+    }
+    g
+}
+
+/// Int32 tensors used as the bias (input 2) of an int8 CONV_2D / DEPTHWISE_CONV_2D with
+/// per-channel filter scales: TFLM derives each channel's requantization from input, filter and
+/// output scales and never reads the bias's. (With per-tensor scales, e.g. FULLY_CONNECTED, it
+/// checks the bias scale against input × filter, so those keep theirs.)
+fn implied_bias_quant(graph: &Graph, nodes: &[FlatNode]) -> Vec<bool> {
+    let mut implied = vec![false; graph.tensors.len()];
+    for n in nodes {
+        if !matches!(n.op, Op::Conv2d(_) | Op::DepthwiseConv2d(_)) {
+            continue;
+        }
+        let t = |k: usize| {
+            n.inputs
+                .get(k)
+                .copied()
+                .flatten()
+                .map(|i| &graph.tensors[i])
+        };
+        let int8_input = t(0).is_some_and(|x| x.dtype == DType::I8);
+        let per_channel = t(1)
+            .and_then(|f| f.quant.as_ref())
+            .is_some_and(|q| q.is_per_channel());
+        if let Some(Some(b)) = n.inputs.get(2) {
+            if int8_input && per_channel && graph.tensors[*b].dtype == DType::I32 {
+                implied[*b] = true;
+            }
+        }
+    }
+    // A tensor also read elsewhere keeps its parameters.
+    for n in nodes {
+        let bias = matches!(
+            n.op,
+            Op::Conv2d(_) | Op::DepthwiseConv2d(_) | Op::FullyConnected(_)
+        );
+        for (k, &i) in n.inputs.iter().enumerate() {
+            if let Some(i) = i {
+                if !(bias && k == 2) {
+                    implied[i] = false;
+                }
+            }
+        }
+    }
+    implied
+}
+
+/// Serialises `graph` as a `.tflite` flatbuffer, keeping what `opts` asks for.
+pub fn write_with(graph: &Graph, opts: &WriteOptions) -> Result<Vec<u8>> {
+    let compacted;
+    let graph = if opts.compact {
+        compacted = used_only(graph);
+        &compacted
+    } else {
+        graph
+    };
     let nodes = flatten(graph)?;
     check(graph, &nodes)?;
+    let io: Vec<bool> = (0..graph.tensors.len())
+        .map(|i| graph.inputs.contains(&i) || graph.outputs.contains(&i))
+        .collect();
+    let implied = if opts.compact {
+        implied_bias_quant(graph, &nodes)
+    } else {
+        vec![false; graph.tensors.len()]
+    };
 
     let mut fbb = FlatBufferBuilder::with_capacity(
         graph
@@ -43,16 +179,22 @@ pub fn write(graph: &Graph) -> Result<Vec<u8>> {
             + 4096,
     );
 
-    // Buffers: 0 is the empty sentinel, then one per constant.
+    // Buffers: 0 is the empty sentinel, then one per distinct constant.
     let mut buffers = vec![empty_buffer(&mut fbb)];
     let mut buffer_of = vec![0u32; graph.tensors.len()];
+    let mut seen: HashMap<&[u8], u32> = HashMap::new();
     for (i, t) in graph.tensors.iter().enumerate() {
         if let Some(data) = &t.data {
+            if let Some(&b) = seen.get(data.as_slice()) {
+                buffer_of[i] = b;
+                continue;
+            }
             let v = fbb.create_vector(data);
             let start = fbb.start_table();
             fbb.push_slot_always(vt(field::buffer::DATA), v);
             buffers.push(fbb.end_table(start));
             buffer_of[i] = u32::try_from(buffers.len() - 1).map_err(|_| err("too many buffers"))?;
+            seen.insert(data, buffer_of[i]);
         }
     }
 
@@ -60,7 +202,15 @@ pub fn write(graph: &Graph) -> Result<Vec<u8>> {
         .tensors
         .iter()
         .zip(&buffer_of)
-        .map(|(t, &b)| write_tensor(&mut fbb, t, b))
+        .enumerate()
+        .map(|(i, (t, &b))| {
+            let how = TensorForm {
+                name: !opts.compact || io[i],
+                quant: !implied[i],
+                one_zero_point: opts.compact,
+            };
+            write_tensor(&mut fbb, t, b, how)
+        })
         .collect::<Result<_>>()?;
 
     let mut codes: Vec<(i32, i32)> = Vec::new();
@@ -129,13 +279,15 @@ pub fn write(graph: &Graph) -> Result<Vec<u8>> {
         let inputs = fbb.create_vector(&inputs);
         let outputs = fbb.create_vector(&outputs);
         let operators = fbb.create_vector(&operators);
-        let name = fbb.create_string(&graph.name);
+        let name = (!opts.compact).then(|| fbb.create_string(&graph.name));
         let start = fbb.start_table();
         fbb.push_slot_always(vt(TENSORS), tensors);
         fbb.push_slot_always(vt(INPUTS), inputs);
         fbb.push_slot_always(vt(OUTPUTS), outputs);
         fbb.push_slot_always(vt(OPERATORS), operators);
-        fbb.push_slot_always(vt(NAME), name);
+        if let Some(name) = name {
+            fbb.push_slot_always(vt(NAME), name);
+        }
         fbb.end_table(start)
     };
 
@@ -143,13 +295,15 @@ pub fn write(graph: &Graph) -> Result<Vec<u8>> {
         use field::model::*;
         let codes = fbb.create_vector(&codes);
         let subgraphs = fbb.create_vector(&[subgraph]);
-        let description = fbb.create_string("tinyforge");
+        let description = (!opts.compact).then(|| fbb.create_string("tinyforge"));
         let buffers = fbb.create_vector(&buffers);
         let start = fbb.start_table();
         fbb.push_slot_always::<u32>(vt(VERSION), SCHEMA_VERSION);
         fbb.push_slot_always(vt(OPERATOR_CODES), codes);
         fbb.push_slot_always(vt(SUBGRAPHS), subgraphs);
-        fbb.push_slot_always(vt(DESCRIPTION), description);
+        if let Some(description) = description {
+            fbb.push_slot_always(vt(DESCRIPTION), description);
+        }
         fbb.push_slot_always(vt(BUFFERS), buffers);
         fbb.end_table(start)
     };
@@ -164,19 +318,35 @@ fn empty_buffer<'b>(
     fbb.end_table(start)
 }
 
+/// Which optional parts of a tensor are written.
+#[derive(Debug, Clone, Copy)]
+struct TensorForm {
+    name: bool,
+    quant: bool,
+    /// Collapse equal per-channel zero points to one entry.
+    one_zero_point: bool,
+}
+
 fn write_tensor<'b>(
     fbb: &mut FlatBufferBuilder<'b>,
     t: &Tensor,
     buffer: u32,
+    how: TensorForm,
 ) -> Result<WIPOffset<flatbuffers::TableFinishedWIPOffset>> {
     use field::tensor::*;
     let dims: Vec<i32> = t.shape.iter().map(|&d| d as i32).collect();
     let shape = fbb.create_vector(&dims);
-    let name = fbb.create_string(&t.name);
-    let quant = t.quant.as_ref().map(|q| {
+    let name = (how.name && !t.name.is_empty()).then(|| fbb.create_string(&t.name));
+    let quant = t.quant.as_ref().filter(|_| how.quant).map(|q| {
         use field::quant::*;
         let scale = fbb.create_vector(&q.scale);
-        let zero_point = fbb.create_vector(&q.zero_point);
+        let same = q.zero_point.windows(2).all(|w| w[0] == w[1]);
+        let zps = if how.one_zero_point && same {
+            &q.zero_point[..1]
+        } else {
+            &q.zero_point[..]
+        };
+        let zero_point = fbb.create_vector(zps);
         let start = fbb.start_table();
         fbb.push_slot_always(vt(SCALE), scale);
         fbb.push_slot_always(vt(ZERO_POINT), zero_point);
@@ -186,7 +356,9 @@ fn write_tensor<'b>(
     let start = fbb.start_table();
     fbb.push_slot_always(vt(SHAPE), shape);
     fbb.push_slot_always::<u32>(vt(BUFFER), buffer);
-    fbb.push_slot_always(vt(NAME), name);
+    if let Some(name) = name {
+        fbb.push_slot_always(vt(NAME), name);
+    }
     if let Some(q) = quant {
         fbb.push_slot_always(vt(QUANTIZATION), q);
     }

@@ -305,8 +305,12 @@ fn quantization_is_checked() {
     let g = read(&build(&s)).unwrap();
     let q = g.tensors[0].quant.as_ref().unwrap();
     assert_eq!((q.scale.clone(), q.axis), (vec![0.5, 0.25], 1));
-    s.tensors[0].zero_point = vec![0];
-    assert!(err(&s).contains("2 scales and 1 zero points"));
+    // One zero point for several scales is broadcast, as TFLite Micro's allocator does.
+    s.tensors[0].zero_point = vec![3];
+    let g = read(&build(&s)).unwrap();
+    assert_eq!(g.tensors[0].quant.as_ref().unwrap().zero_point, vec![3, 3]);
+    s.tensors[0].zero_point = vec![0, 0, 0];
+    assert!(err(&s).contains("2 scales and 3 zero points"));
     s.tensors[0].zero_point = vec![0, 300];
     assert!(err(&s).contains("zero point 300"));
     s.tensors[0].zero_point = vec![0, 0];

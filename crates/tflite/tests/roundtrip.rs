@@ -106,3 +106,72 @@ fn read_file_names_the_file() {
     let e = read_file(&p).unwrap_err().to_string();
     assert!(e.contains("junk.tflite") && e.contains("flatbuffer"), "{e}");
 }
+
+/// The compact form keeps everything a runtime executes: read back, the graph computes the
+/// same (same ops, shapes, types, data, scales and zero points), and only names of inner
+/// tensors and the implied bias parameters of per-channel convolutions are gone.
+#[test]
+fn compact_files_keep_what_runs_and_are_smaller() {
+    let compact = tinyforge_tflite::WriteOptions { compact: true };
+    for name in [
+        "pretrainedResnet_quant",
+        "kws_ref_model",
+        "ad01_int8",
+        "vww_96_int8",
+    ] {
+        let path = common::repo_root().join(format!("testdata/models/{name}.tflite"));
+        let g = read_file(&path).unwrap();
+        let full = write(&g).unwrap();
+        let small = tinyforge_tflite::write_with(&g, &compact).unwrap();
+        assert!(
+            small.len() < full.len(),
+            "{name}: {} vs {}",
+            small.len(),
+            full.len()
+        );
+        let back = read(&small).unwrap();
+        assert_eq!(back.nodes, g.nodes, "{name}");
+        assert_eq!((&back.inputs, &back.outputs), (&g.inputs, &g.outputs));
+        for (i, (a, b)) in back.tensors.iter().zip(&g.tensors).enumerate() {
+            assert_eq!(
+                (&a.shape, a.dtype, &a.data),
+                (&b.shape, b.dtype, &b.data),
+                "{name} {i}"
+            );
+            let io = g.inputs.contains(&i) || g.outputs.contains(&i);
+            assert_eq!(a.name, if io { b.name.clone() } else { String::new() });
+            match (&a.quant, &b.quant) {
+                (Some(x), Some(y)) => assert_eq!(x, y, "{name} tensor {i}"),
+                (None, Some(_)) => assert_eq!(b.dtype, DType::I32, "{name} tensor {i}"),
+                (x, y) => assert_eq!(x, y, "{name} tensor {i}"),
+            }
+        }
+        eprintln!("{name}: {} -> {} bytes", full.len(), small.len());
+    }
+}
+
+/// Tensors nothing uses are left out of a compact file, and equal constants share a buffer.
+#[test]
+fn compact_files_drop_unused_tensors_and_share_buffers() {
+    let path = common::repo_root().join("testdata/models/ad01_int8.tflite");
+    let mut g = read_file(&path).unwrap();
+    let n = g.tensors.len();
+    let mut orphan = g.tensors[1].clone();
+    orphan.name = "orphan".into();
+    g.tensors.push(orphan);
+    let plain = write(&g).unwrap();
+    let compact = tinyforge_tflite::WriteOptions { compact: true };
+    let back = read(&tinyforge_tflite::write_with(&g, &compact).unwrap()).unwrap();
+    assert_eq!(back.tensors.len(), n);
+    // The duplicate constant costs no second buffer even when kept.
+    let with_dup = read(&plain).unwrap();
+    assert_eq!(with_dup.tensors[n].data, g.tensors[1].data);
+    g.tensors.pop();
+    let without = write(&g).unwrap();
+    assert!(
+        plain.len() < without.len() + 200,
+        "{} vs {}",
+        plain.len(),
+        without.len()
+    );
+}

@@ -64,6 +64,11 @@ pub struct Args {
     /// Keep float inputs/outputs (QUANTIZE/DEQUANTIZE at the edges) instead of int8.
     #[arg(long)]
     pub float_io: bool,
+    /// Write a file LiteRT also loads (per-channel zero-point arrays in full, every tensor
+    /// named, bias parameters written out). Without it the file holds only what TFLite Micro
+    /// reads.
+    #[arg(long)]
+    pub litert: bool,
     /// Where to write the quantized model.
     #[arg(long)]
     pub out: PathBuf,
@@ -274,8 +279,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let bytes_before = std::fs::metadata(&args.model)
         .map(|m| m.len() as usize)
         .with_context(|| model.clone())?;
-    let out_bytes = tinyforge_tflite::write(q)
+    let write_opts = tinyforge_tflite::WriteOptions {
+        compact: !args.litert,
+    };
+    let out_bytes = tinyforge_tflite::write_with(q, &write_opts)
         .with_context(|| format!("{model}: cannot encode the quantized model"))?;
+    // The size no encoding can go below: the weight and bias bytes themselves.
+    let constant_bytes: usize = q
+        .tensors
+        .iter()
+        .filter_map(|t| t.data.as_ref().map(Vec::len))
+        .sum();
     std::fs::write(&args.out, &out_bytes)
         .with_context(|| format!("{}: cannot write", args.out.display()))?;
     let bytes_after = out_bytes.len();
@@ -311,6 +325,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             "output_rel_error": agree.rel_error,
             "bytes_before": bytes_before,
             "bytes_after": bytes_after,
+            "constant_bytes": constant_bytes,
             "layers": layers,
         });
         println!("{j}");
@@ -346,6 +361,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         pct(acc_after)
     );
     println!("{:<22} {:>12} {:>12}", "bytes", bytes_before, bytes_after);
+    println!(
+        "{:<22} {:>12} {:>12}",
+        "weights+biases bytes", "", constant_bytes
+    );
     println!(
         "{:<22} {:>12} {:>12}",
         "size ratio",
@@ -427,8 +446,10 @@ pub fn pipeline_stage(c: &mut super::pipeline::Ctx) -> anyhow::Result<()> {
     let bytes_float = std::fs::metadata(&model)
         .with_context(|| model.display().to_string())?
         .len() as usize;
-    let bytes =
-        tinyforge_tflite::write(&result.graph).context("cannot encode the quantized model")?;
+    // Later stages (deploy, run) read it with our reader: the TFLite Micro form is enough.
+    let compact = tinyforge_tflite::WriteOptions { compact: true };
+    let bytes = tinyforge_tflite::write_with(&result.graph, &compact)
+        .context("cannot encode the quantized model")?;
     let out = c.out.join("model_int8.tflite");
     std::fs::write(&out, &bytes).with_context(|| format!("{}: cannot write", out.display()))?;
     c.summary.push((
