@@ -10,11 +10,13 @@
 //! - [`sensitivity`]: per-layer sparsities from a measured loss-vs-sparsity profile;
 //! - [`schedule`]: when masks are updated and to which sparsity (one-shot, constant, Zhu & Gupta
 //!   polynomial decay);
-//! - [`finetune`]: a seeded mini-batch training loop with a per-step hook, and accuracy;
+//! - [`finetune`]: a seeded mini-batch training loop with a per-step hook, learning-rate
+//!   schedules and distillation from the unpruned model's logits, and accuracy;
 //! - [`iterative`]: prune → fine-tune driver with the two stop rules (target sparsity, accuracy
 //!   floor) and the accuracy-vs-sparsity curve;
 //! - [`structured`]: removal of whole output channels by L1/L2 norm, propagated through batch
-//!   norm, depthwise-separable blocks and residual adds, giving a smaller dense model;
+//!   norm, depthwise-separable blocks and residual adds, giving a smaller dense model, uniformly
+//!   or by a global normalized ranking, in one cut or gradually over prune → fine-tune rounds;
 //! - [`sparse`]: sizes of pruned int8 graphs in the `TFSR1` sparse encoding executed by
 //!   `tinyforge_kernels::sparse`.
 //!
