@@ -50,7 +50,17 @@ pub fn emit_arduino(
     layout: &dyn ArenaLayout,
     out_dir: &Path,
 ) -> DeployResult<EmittedC> {
-    let m = generate(graph, layout, &crate::EmitOptions::default())?;
+    emit_arduino_with(graph, layout, out_dir, &crate::EmitOptions::default())
+}
+
+/// [`emit_arduino`] with explicit [`crate::EmitOptions`].
+pub fn emit_arduino_with(
+    graph: &Graph,
+    layout: &dyn ArenaLayout,
+    out_dir: &Path,
+    opts: &crate::EmitOptions,
+) -> DeployResult<EmittedC> {
+    let m = generate(graph, layout, opts)?;
     let name = format!("tinyforge_{}", ident(&graph.name));
     let src = out_dir.join("src");
     let example = out_dir.join("examples").join(&name);

@@ -85,11 +85,23 @@ pub struct EmitOptions {
     /// Store int8 conv / fully-connected filters in the `TFSR1` sparse encoding where it is at
     /// most [`crate::SPARSE_MAX_RATIO`] of the dense bytes (default `true`).
     pub sparse: bool,
+    /// Shortest row (weights per output channel) stored sparse (default
+    /// [`crate::SPARSE_MIN_ROW`], where the sparse kernels stop being slower on a Cortex-M4).
+    pub sparse_min_row: usize,
 }
 
 impl Default for EmitOptions {
     fn default() -> Self {
-        EmitOptions { sparse: true }
+        EmitOptions {
+            sparse: true,
+            sparse_min_row: crate::lower::SPARSE_MIN_ROW,
+        }
+    }
+}
+
+impl EmitOptions {
+    pub(crate) fn sparse_rows(&self) -> Option<usize> {
+        self.sparse.then_some(self.sparse_min_row)
     }
 }
 
@@ -182,7 +194,7 @@ pub(crate) fn generate(
     layout: &dyn ArenaLayout,
     opts: &EmitOptions,
 ) -> DeployResult<ModelSource> {
-    let lowered = lower(graph, layout, opts.sparse)?;
+    let lowered = lower(graph, layout, opts.sparse_rows())?;
     if lowered.inputs.is_empty() || lowered.outputs.is_empty() {
         return Err(DeployError::Invalid(
             "graph has no inputs or no outputs".into(),
@@ -631,8 +643,10 @@ pub(crate) fn generate(
         let _ = writeln!(
             source,
             "\n/* Filters as stored in flash (int8, packed int4/int2 read in place, or TFSR1\n \
-             * sparse rows where that is at most {:.0} % of the int8 bytes):\n{}\n */",
+             * sparse rows where that is at most {:.0} % of the int8 bytes and rows hold at\n \
+             * least {} weights):\n{}\n */",
             100.0 * crate::lower::SPARSE_MAX_RATIO,
+            opts.sparse_min_row,
             filters.join("\n")
         );
     }

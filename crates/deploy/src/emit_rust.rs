@@ -11,7 +11,7 @@
 //! Plan with `PlanOptions { fuse: false, in_place: false, .. }`; other layouts are refused with
 //! [`DeployError::Unsupported`]. Requantization constants are those of the C emitter (TFLite
 //! Micro's prepare), so both generated libraries compute the same bytes.
-use crate::emit_c::{ident, write_file};
+use crate::emit_c::{ident, write_file, EmitOptions};
 use crate::error::{DeployError, DeployResult};
 use crate::layout::ArenaLayout;
 use crate::lower::{lower, AddP, Filter, Kernel, Nhwc, WeightEnc, Window};
@@ -156,7 +156,18 @@ pub fn emit_rust(
     out_dir: &Path,
     kernels: &Path,
 ) -> DeployResult<EmittedRust> {
-    let lowered = lower(graph, layout, true)?;
+    emit_rust_with(graph, layout, out_dir, kernels, &EmitOptions::default())
+}
+
+/// [`emit_rust`] with explicit [`EmitOptions`].
+pub fn emit_rust_with(
+    graph: &Graph,
+    layout: &dyn ArenaLayout,
+    out_dir: &Path,
+    kernels: &Path,
+    opts: &EmitOptions,
+) -> DeployResult<EmittedRust> {
+    let lowered = lower(graph, layout, opts.sparse_rows())?;
     let mut statics = String::new();
     let mut body = String::new();
     let mut emitted: BTreeSet<TensorId> = BTreeSet::new();

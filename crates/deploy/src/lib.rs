@@ -38,14 +38,14 @@ mod lower;
 pub mod mcu;
 pub mod pipeline;
 
-pub use emit_arduino::emit_arduino;
+pub use emit_arduino::{emit_arduino, emit_arduino_with};
 pub use emit_c::{emit_c, emit_c_with, EmitOptions, EmittedC, LayerInfo, WeightInfo};
-pub use emit_rust::{emit_rust, EmittedRust};
+pub use emit_rust::{emit_rust, emit_rust_with, EmittedRust};
 pub use error::{DeployError, DeployResult};
 pub use host::host_run;
 pub use layout::{ArenaLayout, SequentialLayout};
-pub use lower::SPARSE_MAX_RATIO;
+pub use lower::{SPARSE_MAX_RATIO, SPARSE_MIN_ROW};
 pub use mcu::{
     mcu_run, mcu_run_with, tools_available, McuOptions, McuReport, McuTarget, Toolchain,
 };
-pub use pipeline::{deploy, CodeTarget, Deployment, Emitted};
+pub use pipeline::{deploy, deploy_with, CodeTarget, Deployment, Emitted};

@@ -11,7 +11,8 @@
 //!
 //! Filters are stored the way that costs least: packed int4 / int2 weights stay packed (the
 //! kernels read them in place), and an int8 conv / fully-connected filter whose `TFSR1` sparse
-//! encoding is small enough ([`SPARSE_MAX_RATIO`]) is stored encoded and run by the sparse
+//! encoding is small enough ([`SPARSE_MAX_RATIO`], rows of at least [`SPARSE_MIN_ROW`]) is
+//! stored encoded and run by the sparse
 //! kernels, which skip zeros. The choice is made per layer and recorded in [`Filter`] so the
 //! emitters can print it.
 //!
@@ -23,10 +24,15 @@ use tinyforge_kernels::fixedpoint::quantize_multiplier;
 use tinyforge_kernels::packed::{PackedWeights, WeightBits};
 
 /// Largest `TFSR1`-encoded / dense byte ratio at which an int8 conv or fully-connected filter is
-/// emitted sparse. Below it the encoding is smaller in flash and, measured on the emulated
-/// Cortex-M4 (`bench/mcu_models.sh`), the sparse kernels take fewer instructions than the
-/// dense SMLAD loops.
+/// emitted sparse (≈ 70 % zeros or more with the bitmap's 1/8 overhead).
 pub const SPARSE_MAX_RATIO: f64 = 0.5;
+
+/// Shortest filter row (weights per output channel) emitted sparse by default. Measured on the
+/// emulated Cortex-M4 (`bench/mcu_compressed.sh`, MNIST DS-CNN pruned to 80 %): 1×1 convs with
+/// 16-weight rows run 2 % slower sparse than with the dense SMLAD loop, 32-weight rows break
+/// even, 64-weight rows run 3 % faster; the per-output requantization, not the MACs, dominates
+/// such short rows. Flash shrinks at every length.
+pub const SPARSE_MIN_ROW: usize = 32;
 
 /// How a filter is stored in flash and read by its kernel.
 #[derive(Debug, Clone, PartialEq)]
@@ -372,6 +378,7 @@ fn qparams(t: &Tensor) -> DeployResult<(f32, i32)> {
 fn packed_bits(dtype: DType) -> Option<WeightBits> {
     match dtype {
         DType::I4 => Some(WeightBits::I4),
+        DType::I2 => Some(WeightBits::I2),
         _ => None,
     }
 }
@@ -429,10 +436,11 @@ fn filter_of(
     id: TensorId,
     rows: usize,
     row_len: usize,
-    sparse: bool,
+    sparse: Option<usize>,
 ) -> DeployResult<(Filter, Vec<i8>)> {
     let (values, mut enc) = filter_values(t)?;
-    if sparse && enc == WeightEnc::Int8 && rows > 0 {
+    let long_enough = sparse.is_some_and(|min| row_len >= min);
+    if long_enough && enc == WeightEnc::Int8 && rows > 0 {
         if let Some(s) = sparse_choice(&values, rows, row_len) {
             enc = s;
         }
@@ -647,7 +655,7 @@ fn lower_conv(
     out_id: TensorId,
     fused: Option<(TensorId, bool, Activation)>,
     layout: &dyn ArenaLayout,
-    sparse: bool,
+    sparse: Option<usize>,
 ) -> DeployResult<(Kernel, u64)> {
     let (_, x) = operand(g, n, 0)?;
     let (_, w) = operand(g, n, 1)?;
@@ -723,9 +731,13 @@ fn lower_conv(
     ))
 }
 
-/// Lowers every node of `g` (in order) against `layout`; `sparse` lets int8 conv / FC filters
-/// be stored in the sparse encoding where it pays off.
-pub(crate) fn lower(g: &Graph, layout: &dyn ArenaLayout, sparse: bool) -> DeployResult<Lowered> {
+/// Lowers every node of `g` (in order) against `layout`; `sparse` (the shortest row allowed)
+/// lets int8 conv / FC filters be stored in the sparse encoding where it pays off.
+pub(crate) fn lower(
+    g: &Graph,
+    layout: &dyn ArenaLayout,
+    sparse: Option<usize>,
+) -> DeployResult<Lowered> {
     if let Some((tensors, nodes)) = layout.graph_size() {
         if (tensors, nodes) != (g.tensors.len(), g.nodes.len()) {
             return Err(DeployError::Invalid(format!(
@@ -798,7 +810,7 @@ pub(crate) fn lower(g: &Graph, layout: &dyn ArenaLayout, sparse: bool) -> Deploy
                         o.padding,
                     )?,
                 )?;
-                let (filter, _) = filter_of(w, n.inputs[1].unwrap_or_default(), 0, 0, false)?;
+                let (filter, _) = filter_of(w, n.inputs[1].unwrap_or_default(), 0, 0, None)?;
                 let scales = weight_scales(w, output.c)?;
                 let (mult, shift) = scales
                     .iter()

@@ -4,9 +4,9 @@
 //! C and Arduino outputs use the planner's defaults (conv + add fusion, in-place element-wise
 //! ops, reshape views: the smallest arena). The Rust crate runs on the safe-Rust kernels, which
 //! cannot write over their inputs, so its plan keeps outputs apart from inputs (views only).
-use crate::emit_arduino::emit_arduino;
-use crate::emit_c::{emit_c, EmittedC};
-use crate::emit_rust::{emit_rust, EmittedRust};
+use crate::emit_arduino::emit_arduino_with;
+use crate::emit_c::{emit_c_with, EmitOptions, EmittedC};
+use crate::emit_rust::{emit_rust_with, EmittedRust};
 use crate::error::DeployResult;
 use std::path::{Path, PathBuf};
 use tinyforge_graph::{plan, Graph, Plan, PlanOptions};
@@ -50,12 +50,22 @@ pub fn plan_options(target: &CodeTarget) -> PlanOptions {
 
 /// Plans `graph` for `target` and writes the generated code into `out_dir`.
 pub fn deploy(graph: &Graph, target: &CodeTarget, out_dir: &Path) -> DeployResult<Deployment> {
+    deploy_with(graph, target, out_dir, &EmitOptions::default())
+}
+
+/// [`deploy`] with explicit [`EmitOptions`].
+pub fn deploy_with(
+    graph: &Graph,
+    target: &CodeTarget,
+    out_dir: &Path,
+    opts: &EmitOptions,
+) -> DeployResult<Deployment> {
     let plan = plan(graph, &plan_options(target))?;
     let emitted = match target {
-        CodeTarget::C => Emitted::C(emit_c(&plan.graph, &plan, out_dir)?),
-        CodeTarget::Arduino => Emitted::C(emit_arduino(&plan.graph, &plan, out_dir)?),
+        CodeTarget::C => Emitted::C(emit_c_with(&plan.graph, &plan, out_dir, opts)?),
+        CodeTarget::Arduino => Emitted::C(emit_arduino_with(&plan.graph, &plan, out_dir, opts)?),
         CodeTarget::Rust { kernels } => {
-            Emitted::Rust(emit_rust(&plan.graph, &plan, out_dir, kernels)?)
+            Emitted::Rust(emit_rust_with(&plan.graph, &plan, out_dir, kernels, opts)?)
         }
     };
     Ok(Deployment { plan, emitted })

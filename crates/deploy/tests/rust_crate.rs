@@ -233,3 +233,38 @@ fn generated_crate_handles_mul() {
         host_run(c_dir.path(), &[&input]).unwrap()[0]
     );
 }
+
+#[test]
+fn generated_crate_runs_packed_and_sparse_filters() {
+    use common::{compressed_net, prune, to_packed, INPUT};
+    let opts = PlanOptions {
+        fuse: false,
+        in_place: false,
+        ..PlanOptions::default()
+    };
+    let input = pseudo_random(INPUT.iter().product::<usize>() * 2, 5);
+    for (name, g, call) in [
+        ("int4", to_packed(compressed_net(), 4), "conv2d_packed("),
+        (
+            "int2",
+            to_packed(compressed_net(), 2),
+            "fully_connected_packed(",
+        ),
+        ("sparse", prune(compressed_net(), 8, 1), "conv2d_s8_sparse("),
+    ] {
+        let p = plan(&g, &opts).unwrap();
+        let rust_dir = tempfile::tempdir().unwrap();
+        emit_rust(&p.graph, &p, rust_dir.path(), &kernels_path()).unwrap();
+        let lib = std::fs::read_to_string(rust_dir.path().join("src/lib.rs")).unwrap();
+        assert!(lib.contains(call), "{name}: {call} missing");
+        let mut rt = tinyforge_runtime::Runtime::new(g.clone()).unwrap();
+        let want: Vec<u8> = input
+            .chunks(rt.input_bytes(0))
+            .flat_map(|s| {
+                rt.invoke(&[s]).unwrap();
+                rt.output(0).to_vec()
+            })
+            .collect();
+        assert_eq!(run_crate(rust_dir.path(), &input), want, "{name}");
+    }
+}

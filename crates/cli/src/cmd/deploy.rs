@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use serde_json::json;
 use tinyforge_deploy::pipeline::plan_options;
-use tinyforge_deploy::{CodeTarget, Deployment, Emitted};
+use tinyforge_deploy::{CodeTarget, Deployment, EmitOptions, Emitted};
 use tinyforge_graph::fit::{fit, FitOptions};
 use tinyforge_graph::{plan, Device};
 
@@ -60,6 +60,11 @@ pub struct Args {
     /// default: the kernels crate of this source tree).
     #[arg(long)]
     pub kernels: Option<PathBuf>,
+    /// Keep every int8 filter dense: no sparse (`TFSR1`) encoding of pruned conv /
+    /// fully-connected filters, which is used by default where it is at most half the bytes
+    /// and rows hold at least 32 weights.
+    #[arg(long)]
+    pub dense: bool,
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
@@ -78,6 +83,8 @@ pub struct Outcome {
     pub layers: usize,
     pub flash_estimate: u64,
     pub device: String,
+    /// Per emitted layer with a filter: (layer index, op, storage).
+    pub weights: Vec<(usize, &'static str, tinyforge_deploy::WeightInfo)>,
 }
 
 fn default_kernels() -> Option<PathBuf> {
@@ -95,6 +102,7 @@ pub fn deploy_model(
     format: Format,
     out: &Path,
     kernels: Option<&Path>,
+    opts: &EmitOptions,
 ) -> anyhow::Result<Outcome> {
     let graph = super::load_model(model)?;
     let shown = model.display();
@@ -125,8 +133,9 @@ pub fn deploy_model(
         );
     }
     std::fs::create_dir_all(out).with_context(|| format!("{}: cannot create", out.display()))?;
-    let Deployment { plan, emitted } = tinyforge_deploy::deploy(&graph, &code_target, out)
-        .with_context(|| format!("{shown}: cannot generate {} code", format.name()))?;
+    let Deployment { plan, emitted } =
+        tinyforge_deploy::deploy_with(&graph, &code_target, out, opts)
+            .with_context(|| format!("{shown}: cannot generate {} code", format.name()))?;
     let copy = out.join(MODEL_COPY);
     // the model may already be the copy (re-deploying a deploy dir)
     if model.canonicalize().ok() != copy.canonicalize().ok() {
@@ -138,12 +147,18 @@ pub fn deploy_model(
             Some(c.dir.clone()),
             c.scratch_bytes,
             c.const_bytes,
-            c.layers
-                .iter()
-                .map(|l| json!({"node": l.node, "op": l.op, "macs": l.macs}))
-                .collect::<Vec<_>>(),
+            c.layers.iter().map(layer_json).collect::<Vec<_>>(),
         ),
         Emitted::Rust(_) => (None, 0, 0, Vec::new()),
+    };
+    let weights = match &emitted {
+        Emitted::C(c) => c
+            .layers
+            .iter()
+            .enumerate()
+            .filter_map(|(i, l)| l.weights.clone().map(|w| (i, l.op, w)))
+            .collect(),
+        Emitted::Rust(_) => Vec::new(),
     };
     let macs = match &emitted {
         Emitted::C(c) => c.macs(),
@@ -174,7 +189,26 @@ pub fn deploy_model(
         layers: layers.len(),
         flash_estimate: report.flash.used,
         device: device.name,
+        weights,
     })
+}
+
+fn weight_json(w: &tinyforge_deploy::WeightInfo) -> serde_json::Value {
+    json!({
+        "encoding": w.encoding,
+        "bytes": w.bytes,
+        "int8_bytes": w.int8_bytes,
+        "sparsity": w.sparsity(),
+        "summary": w.summary,
+    })
+}
+
+fn layer_json(l: &tinyforge_deploy::LayerInfo) -> serde_json::Value {
+    let mut v = json!({"node": l.node, "op": l.op, "macs": l.macs});
+    if let Some(w) = &l.weights {
+        v["weights"] = weight_json(w);
+    }
+    v
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -184,6 +218,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         args.format,
         &args.out,
         args.kernels.as_deref(),
+        &EmitOptions {
+            sparse: !args.dense,
+            ..EmitOptions::default()
+        },
     )?;
     if args.json {
         println!(
@@ -197,6 +235,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 "const_bytes": o.const_bytes,
                 "macs": o.macs,
                 "flash_estimate_bytes": o.flash_estimate,
+                "filter_bytes": o.weights.iter().map(|w| w.2.bytes).sum::<usize>(),
+                "filters": o.weights.iter().map(|(i, op, w)| {
+                    let mut v = weight_json(w);
+                    v["layer"] = json!(i);
+                    v["op"] = json!(op);
+                    v
+                }).collect::<Vec<_>>(),
             })
         );
         return Ok(());
@@ -220,6 +265,21 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             String::new()
         }
     );
+    let compressed: Vec<_> = o
+        .weights
+        .iter()
+        .filter(|w| w.2.encoding != "int8")
+        .collect();
+    if !compressed.is_empty() {
+        println!(
+            "  filters: {} B in flash ({} B as int8); compressed layers:",
+            o.weights.iter().map(|w| w.2.bytes).sum::<usize>(),
+            o.weights.iter().map(|w| w.2.int8_bytes).sum::<usize>()
+        );
+        for (i, op, w) in compressed {
+            println!("    layer {i} {op}: {}", w.summary);
+        }
+    }
     if o.c_dir.is_some() {
         println!(
             "  measure it on the emulated Cortex-M4: tinyforge mcu-run {} --input IN.bin --output OUT.bin",
@@ -259,7 +319,14 @@ pub fn pipeline_stage(c: &mut super::pipeline::Ctx) -> anyhow::Result<()> {
     let mut flash = 0;
     for format in [Format::Arduino, Format::C] {
         let dir = root.join(format.name());
-        let o = deploy_model(&model, &c.target, format, &dir, None)?;
+        let o = deploy_model(
+            &model,
+            &c.target,
+            format,
+            &dir,
+            None,
+            &EmitOptions::default(),
+        )?;
         flash = o.flash_estimate;
         dirs.push(dir.display().to_string());
     }

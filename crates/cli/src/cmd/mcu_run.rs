@@ -45,6 +45,10 @@ pub struct LayerCost {
     pub op: String,
     pub macs: u64,
     pub instructions: u64,
+    /// How the layer's filter is stored (`int8`, `int4`, `int2`, `sparse`), from the manifest.
+    pub weights: Option<String>,
+    /// Filter bytes in flash.
+    pub weight_bytes: Option<u64>,
 }
 
 /// A device run compared with the host runtime.
@@ -84,6 +88,8 @@ impl Measured {
                 "macs": l.macs,
                 "instructions": l.instructions,
                 "macs_per_instruction": ratio(l.macs, l.instructions),
+                "weights": l.weights,
+                "weight_bytes": l.weight_bytes,
             })).collect::<Vec<_>>(),
         })
     }
@@ -173,6 +179,8 @@ pub fn measure(
                     op: l["op"].as_str().unwrap_or("?").to_string(),
                     macs: l["macs"].as_u64().unwrap_or(0),
                     instructions: n,
+                    weights: l["weights"]["encoding"].as_str().map(str::to_string),
+                    weight_bytes: l["weights"]["bytes"].as_u64(),
                 })
                 .collect()
         })
@@ -211,7 +219,7 @@ pub fn print_text(m: &Measured) {
     );
     if !m.layers.is_empty() {
         println!(
-            "  {:>3} {:<18} {:>10} {:>12} {:>9}",
+            "  {:>3} {:<18} {:>10} {:>12} {:>9}  filter",
             "#", "op", "MACs", "instructions", "MAC/instr"
         );
         for (i, l) in m.layers.iter().enumerate() {
@@ -220,8 +228,12 @@ pub fn print_text(m: &Measured) {
             } else {
                 "-".into()
             };
+            let filter = match (&l.weights, l.weight_bytes) {
+                (Some(w), Some(b)) => format!("  {w} {b} B"),
+                _ => String::new(),
+            };
             println!(
-                "  {i:>3} {:<18} {:>10} {:>12} {:>9}",
+                "  {i:>3} {:<18} {:>10} {:>12} {:>9}{filter}",
                 l.op, l.macs, l.instructions, per
             );
         }

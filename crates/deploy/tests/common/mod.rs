@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use tinyforge_graph::build::GraphBuilder;
-use tinyforge_graph::{Activation, Graph, Op, Padding, Quant};
+use tinyforge_graph::{Activation, DType, Graph, Op, Padding, Quant};
 
 pub fn pseudo_random(n: usize, seed: u32) -> Vec<u8> {
     let mut s = seed;
@@ -113,5 +113,111 @@ pub fn concat_graph() -> Graph {
     g.tensors[x].quant = Some(Quant::per_tensor(0.05, 4));
     g.tensors[c1].quant = Some(Quant::per_tensor(0.07, -2));
     g.tensors[c2].quant = Some(Quant::per_tensor(0.07, -2));
+    g
+}
+
+pub const INPUT: [usize; 4] = [1, 10, 9, 3];
+
+/// The test net of the compressed-filter tests: conv 3×3/2 (K = 27: int4 rows start mid-byte) → depthwise → 1×1 conv fused with a residual
+/// add (K = 8) → conv 3×3 (K = 72) → depthwise with a channel tail → pool → FC (K = 7) →
+/// softmax.
+pub fn compressed_net() -> Graph {
+    let mut b = GraphBuilder::new("compressed net");
+    let x = b.input("image", &INPUT);
+    let c1 = b
+        .conv2d(x, 8, (3, 3), 2, Padding::Same, Activation::Relu)
+        .unwrap();
+    let d1 = b
+        .depthwise(c1, (3, 3), 1, Padding::Same, Activation::Relu6)
+        .unwrap();
+    let p1 = b
+        .conv2d(d1, 8, (1, 1), 1, Padding::Valid, Activation::None)
+        .unwrap();
+    let a1 = b.add(p1, c1, Activation::Relu).unwrap();
+    let c2 = b
+        .conv2d(a1, 7, (3, 3), 1, Padding::Valid, Activation::None)
+        .unwrap();
+    let d2 = b
+        .depthwise(c2, (3, 3), 1, Padding::Same, Activation::None)
+        .unwrap();
+    let pool = b.avg_pool(d2, (3, 3), 1, Padding::Valid).unwrap();
+    let flat = b.reshape(pool, &[1, 7]).unwrap();
+    let fc = b.fully_connected(flat, 5, Activation::None).unwrap();
+    let sm = b.unary(Op::Softmax { beta: 1.0 }, fc).unwrap();
+    let mut g = b.finish(&[sm]);
+    g.tensors[x].quant = Some(Quant::per_tensor(0.02, -5));
+    g.tensors[c1].quant = Some(Quant::per_tensor(0.03, -128));
+    g.tensors[d1].quant = Some(Quant::per_tensor(0.025, -10));
+    g.tensors[p1].quant = Some(Quant::per_tensor(0.04, 3));
+    g.tensors[c2].quant = Some(Quant::per_tensor(0.05, 9));
+    g.tensors[fc].quant = Some(Quant::per_tensor(0.2, 3));
+    g.tensors[sm].quant = Some(Quant::per_tensor(1.0 / 256.0, -128));
+    g
+}
+
+/// The filter tensors of conv, depthwise and fully-connected nodes.
+pub fn filters(g: &Graph) -> Vec<usize> {
+    g.nodes
+        .iter()
+        .filter(|n| {
+            matches!(
+                n.op,
+                Op::Conv2d(_) | Op::DepthwiseConv2d(_) | Op::FullyConnected(_)
+            )
+        })
+        .filter_map(|n| n.inputs[1])
+        .collect()
+}
+
+/// Every filter re-quantized to `bits` (4 or 2: the top bits of the int8 pattern) and packed:
+/// TFLite's INT4 layout (element 2k in the low nibble) or tinyforge's int2 (element 4k + j in
+/// bits 2j..2j+2).
+pub fn to_packed(mut g: Graph, bits: usize) -> Graph {
+    let per = 8 / bits;
+    for id in filters(&g) {
+        let t = &mut g.tensors[id];
+        let v: Vec<i8> = t
+            .data
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|&b| (b as i8) >> (8 - bits))
+            .collect();
+        let mut packed = vec![0u8; v.len().div_ceil(per)];
+        let mask = ((1u16 << bits) - 1) as u8;
+        for (i, &x) in v.iter().enumerate() {
+            packed[i / per] |= ((x as u8) & mask) << (bits * (i % per));
+        }
+        t.dtype = if bits == 4 { DType::I4 } else { DType::I2 };
+        t.data = Some(packed);
+    }
+    g
+}
+
+/// Zeroes about `keep_out` tenths of every conv / FC filter, weight by weight (`block` 1) or in
+/// 1×4 blocks along the input dimension (`block` 4).
+pub fn prune(mut g: Graph, keep_out: u32, block: usize) -> Graph {
+    let dw: Vec<usize> = g
+        .nodes
+        .iter()
+        .filter(|n| matches!(n.op, Op::DepthwiseConv2d(_)))
+        .filter_map(|n| n.inputs[1])
+        .collect();
+    for id in filters(&g).into_iter().filter(|id| !dw.contains(id)) {
+        let t = &mut g.tensors[id];
+        let row = t.shape[1..].iter().product::<usize>();
+        let data = t.data.as_mut().unwrap();
+        let mut s = id as u32 * 7919 + 1;
+        for r in 0..data.len() / row {
+            for j in (0..row).step_by(block) {
+                s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                if (s >> 16) % 10 < keep_out {
+                    for e in j..(j + block).min(row) {
+                        data[r * row + e] = 0;
+                    }
+                }
+            }
+        }
+    }
     g
 }
