@@ -1,5 +1,13 @@
-//! PTQ of float `.tflite` models we did not make (MLPerf Tiny VWW, ResNet-8, AD autoencoder),
-//! calibrated on their reference inputs: the int8 result must follow the float model.
+//! PTQ of float `.tflite` models we did not make (MLPerf Tiny VWW, ResNet-8, AD autoencoder):
+//! the int8 result must follow the float model.
+//!
+//! Calibration and evaluation use different samples. The reference inputs of VWW and ResNet are
+//! uniform random int8 values dequantized with the input parameters of the matching int8 model
+//! (see their `manifest.json`); only 8 exist, so calibration samples are drawn the same way
+//! from a seeded generator, and evaluation runs on the 8 reference inputs plus 56 further
+//! generated samples no calibration saw (64 in all: one flip costs 1.6 %, so 0.95 is a real
+//! bar). AD01 calibrates on generated samples of its random set's distribution plus the first
+//! half of its real log-mel windows, and is judged on its reference inputs (random and real).
 use std::path::PathBuf;
 
 use tinyforge_compress::quantize::{eval, ptq, PtqOptions};
@@ -9,13 +17,17 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// All `*input0.bin` samples of a reference folder, `len` floats each.
-fn samples(model: &str, len: usize) -> Vec<Vec<f32>> {
+/// The `*input0.bin` samples of a reference folder whose name starts with `set`, `len` floats
+/// each.
+fn reference(model: &str, set: &str, len: usize) -> Vec<Vec<f32>> {
     let dir = root().join("testdata/reference").join(model);
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())
-        .filter(|p| p.to_string_lossy().ends_with("input0.bin"))
+        .filter(|p| {
+            let n = p.file_name().unwrap().to_string_lossy().to_string();
+            n.starts_with(set) && n.ends_with("input0.bin")
+        })
         .collect();
     files.sort();
     let mut out = Vec::new();
@@ -30,52 +42,117 @@ fn samples(model: &str, len: usize) -> Vec<Vec<f32>> {
     out
 }
 
-fn quantize(model: &str) -> (eval::Agreement, usize, usize) {
+/// `n` samples of `len` values `(q − zero_point) × scale`, `q` uniform over int8: the
+/// reference sets' own generator, with another seed.
+fn generated(n: usize, len: usize, scale: f32, zero_point: i32, seed: u64) -> Vec<Vec<f32>> {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..n)
+        .map(|_| {
+            (0..len)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    let q = (state >> 56) as u8 as i8 as i32;
+                    (q - zero_point) as f32 * scale
+                })
+                .collect()
+        })
+        .collect()
+}
+
+fn refs(v: &[Vec<f32>]) -> Vec<&[f32]> {
+    v.iter().map(|s| s.as_slice()).collect()
+}
+
+struct Outcome {
+    agreement: eval::Agreement,
+    bytes_float: usize,
+    bytes_int8: usize,
+}
+
+fn quantize(model: &str, calib: &[Vec<f32>], heldout: &[Vec<f32>], test: &[Vec<f32>]) -> Outcome {
     let path = root()
         .join("testdata/models")
         .join(format!("{model}.tflite"));
     let float = tinyforge_tflite::read_file(&path).unwrap();
-    let len = float.tensors[float.inputs[0]].elements();
-    let data = samples(model, len);
-    let refs: Vec<&[f32]> = data.iter().map(|s| s.as_slice()).collect();
-    let q = ptq(&float, &refs, &refs, &PtqOptions::default()).unwrap();
+    let (calib, heldout, test) = (refs(calib), refs(heldout), refs(test));
+    let q = ptq(&float, &calib, &heldout, &PtqOptions::default()).unwrap();
     assert_eq!(q.graph.tensors[q.graph.inputs[0]].dtype, DType::I8);
     for (m, a) in &q.candidates {
         eprintln!("  {}: {a:?}", m.name());
     }
-    let a = eval::agreement(&float, &q.graph, &refs).unwrap();
-    let bytes_f = tinyforge_tflite::write(&float).unwrap().len();
-    let bytes_q = tinyforge_tflite::write(&q.graph).unwrap().len();
     eprintln!(
-        "{model}: method {} argmax {:.3} rel {:.4} bytes {bytes_f} -> {bytes_q} ({} samples)",
+        "  bias correction: {:?} (kept: {})",
+        q.bias_corrected_agreement, q.bias_corrected
+    );
+    let a = eval::agreement(&float, &q.graph, &test).unwrap();
+    let bytes_float = tinyforge_tflite::write(&float).unwrap().len();
+    let compact = tinyforge_tflite::WriteOptions { compact: true };
+    let bytes_int8 = tinyforge_tflite::write_with(&q.graph, &compact)
+        .unwrap()
+        .len();
+    eprintln!(
+        "{model}: method {} argmax {:.4} rel {:.4} bytes {bytes_float} -> {bytes_int8} \
+         ({} calibration, {} test samples)",
         q.calibration.name(),
         a.argmax,
         a.rel_error,
-        refs.len()
+        calib.len(),
+        test.len()
     );
-    (a, bytes_f, bytes_q)
+    Outcome {
+        agreement: a,
+        bytes_float,
+        bytes_int8,
+    }
+}
+
+/// Calibration, method-choice and evaluation sets for a random-input reference model.
+fn random_sets(model: &str, len: usize, scale: f32) -> [Vec<Vec<f32>>; 3] {
+    let calib = generated(32, len, scale, -128, 1);
+    let heldout = generated(16, len, scale, -128, 2);
+    let mut test = reference(model, "random", len);
+    assert_eq!(test.len(), 8, "{model}: reference inputs");
+    test.extend(generated(56, len, scale, -128, 3));
+    [calib, heldout, test]
 }
 
 #[test]
 fn vww_int8_agrees_with_float() {
-    let (a, f, q) = quantize("vww_96_float");
-    assert!(a.argmax >= 0.95, "{a:?}");
-    // The same ratio as the reference int8 model (333,288 of 866,284 bytes): per-channel
-    // scales and zero points of 27 small layers weigh in.
-    assert!((q as f64) < 0.37 * f as f64);
+    let [c, h, t] = random_sets("vww_96_float", 96 * 96 * 3, 0.003_921_568_9);
+    let o = quantize("vww_96_float", &c, &h, &t);
+    assert!(o.agreement.argmax >= 0.95, "{:?}", o.agreement);
+    // Per-channel scales of 27 small layers weigh in; the reference int8 model is 0.385×.
+    assert!((o.bytes_int8 as f64) < 0.3 * o.bytes_float as f64);
 }
 
 #[test]
 fn resnet_int8_agrees_with_float() {
-    let (a, f, q) = quantize("pretrainedResnet");
-    // Two of the eight reference inputs are near ties (top-2 softmax 0.46/0.50 and 0.46/0.54);
-    // TFLite's own int8 model (pretrainedResnet_quant) flips both. The issue's bar is 0.95.
-    assert!(a.argmax >= 0.875, "{a:?}");
-    assert!((q as f64) < 0.3 * f as f64);
+    let [c, h, t] = random_sets("pretrainedResnet", 32 * 32 * 3, 1.0);
+    let o = quantize("pretrainedResnet", &c, &h, &t);
+    assert!(o.agreement.argmax >= 0.95, "{:?}", o.agreement);
+    // All 8 reference inputs on their own, too.
+    let refs = reference("pretrainedResnet", "random", 32 * 32 * 3);
+    let o8 = quantize("pretrainedResnet", &c, &h, &refs);
+    assert_eq!(o8.agreement.argmax, 1.0, "{:?}", o8.agreement);
+    assert!((o.bytes_int8 as f64) < 0.3 * o.bytes_float as f64);
 }
 
 #[test]
 fn ad01_int8_reconstructs_like_float() {
-    let (a, _, _) = quantize("ad01_fp32");
-    assert!(a.rel_error <= 0.10, "{a:?}");
+    let len = 640;
+    let real = reference("ad01_fp32", "real", len);
+    let random = reference("ad01_fp32", "random", len);
+    let mut calib = generated(32, len, 0.391_015_23, 89, 1);
+    calib.extend(real[..4].iter().cloned());
+    let heldout = generated(8, len, 0.391_015_23, 89, 2);
+    let o = quantize("ad01_fp32", &calib, &heldout, &random);
+    assert!(
+        o.agreement.rel_error <= 0.10,
+        "random set {:?}",
+        o.agreement
+    );
+    let o = quantize("ad01_fp32", &calib, &heldout, &real[4..]);
+    assert!(o.agreement.rel_error <= 0.10, "real set {:?}", o.agreement);
 }

@@ -91,7 +91,7 @@ impl Model {
     }
 
     /// Runs `x`, calling `observe(tensor, values)` with every node output as float.
-    fn run_observed(
+    pub(crate) fn run_observed(
         &mut self,
         x: &[f32],
         observe: &mut dyn FnMut(TensorId, Vec<f32>),

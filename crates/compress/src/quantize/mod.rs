@@ -6,7 +6,9 @@
 //! method turns each histogram into a range; [`convert::convert`] applies the TFLite converter's
 //! conventions (see that module). Without a method given, every method is tried and the one
 //! whose model agrees best with the float model on a held-out batch wins (argmax agreement,
-//! then output MSE). [`qat::qat`] fine-tunes with fake quantization first; its result is
+//! then output MSE). The winner then gets empirical bias correction ([`bias::correct`], on the
+//! calibration samples), kept only if it agrees at least as well on the held-out batch.
+//! [`qat::qat`] fine-tunes with fake quantization first; its result is
 //! converted by [`ptq`] the same way.
 //!
 //! ```
@@ -23,6 +25,7 @@
 //! let a = eval::agreement(&float, &q.graph, &refs).unwrap();
 //! assert!(a.rel_error < 0.05, "{a:?}");
 //! ```
+pub mod bias;
 pub mod calibrate;
 pub mod convert;
 pub mod eval;
@@ -42,12 +45,28 @@ use crate::error::{CompressError, CompressResult};
 pub const DEFAULT_PERCENTILE: f32 = 99.99;
 
 /// Options of [`ptq`].
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PtqOptions {
     /// The range method; `None` tries min/max, percentile and MSE and keeps the best.
     pub calibration: Option<Calibration>,
     pub convert: ConvertOptions,
+    /// Empirical bias correction of the chosen model ([`bias::correct`]).
+    pub bias_correction: bool,
 }
+
+impl Default for PtqOptions {
+    fn default() -> Self {
+        PtqOptions {
+            calibration: None,
+            convert: ConvertOptions::default(),
+            bias_correction: true,
+        }
+    }
+}
+
+/// Most calibration samples bias correction runs: the per-channel means settle long before,
+/// and every layer costs one pass over them.
+pub const BIAS_CORRECTION_SAMPLES: usize = 256;
 
 /// A quantized model and how it was chosen.
 #[derive(Debug, Clone)]
@@ -59,6 +78,11 @@ pub struct PtqResult {
     pub candidates: Vec<(Calibration, Agreement)>,
     /// The calibration statistics (reusable for other bit widths).
     pub stats: Stats,
+    /// Held-out agreement after bias correction, when it was tried (kept only if not worse
+    /// than the uncorrected winner's, see [`PtqResult::bias_corrected`]).
+    pub bias_corrected_agreement: Option<Agreement>,
+    /// Whether the returned graph carries corrected biases.
+    pub bias_corrected: bool,
 }
 
 /// Post-training quantization of a float graph. `calibration` samples set the activation
@@ -70,13 +94,14 @@ pub fn ptq(
     opts: &PtqOptions,
 ) -> CompressResult<PtqResult> {
     let stats = calibrate::collect(float, calibration, calibrate::DEFAULT_BINS)?;
-    ptq_with_stats(float, stats, heldout, opts)
+    ptq_with_stats(float, stats, calibration, heldout, opts)
 }
 
-/// [`ptq`] with statistics already collected.
+/// [`ptq`] with statistics already collected (`calibration` is used for bias correction).
 pub fn ptq_with_stats(
     float: &Graph,
     stats: Stats,
+    calibration: &[&[f32]],
     heldout: &[&[f32]],
     opts: &PtqOptions,
 ) -> CompressResult<PtqResult> {
@@ -107,13 +132,36 @@ pub fn ptq_with_stats(
             best = Some((g, m, a));
         }
     }
-    let Some((graph, calibration, _)) = best else {
+    let Some((mut graph, method, agreement)) = best else {
         return Err(CompressError::Option("no calibration method to try".into()));
     };
+    let mut bias_corrected_agreement = None;
+    let mut bias_corrected = false;
+    if opts.bias_correction && !calibration.is_empty() {
+        let samples = &calibration[..calibration.len().min(BIAS_CORRECTION_SAMPLES)];
+        let mut corrected = graph.clone();
+        if bias::correct(float, &mut corrected, samples)? > 0 {
+            if judge {
+                let a = eval::agreement(float, &corrected, heldout)?;
+                bias_corrected_agreement = Some(a);
+                if a.argmax > agreement.argmax
+                    || (a.argmax == agreement.argmax && a.mse <= agreement.mse)
+                {
+                    graph = corrected;
+                    bias_corrected = true;
+                }
+            } else {
+                graph = corrected;
+                bias_corrected = true;
+            }
+        }
+    }
     Ok(PtqResult {
         graph,
-        calibration,
+        calibration: method,
         candidates,
         stats,
+        bias_corrected_agreement,
+        bias_corrected,
     })
 }
