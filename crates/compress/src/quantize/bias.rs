@@ -68,7 +68,7 @@ fn layers(quant: &Graph) -> Vec<Layer> {
                 f64::from(qx.scale[0]) * f64::from(ws)
             })
             .collect();
-        if scale.iter().any(|s| !(*s > 0.0)) {
+        if scale.iter().any(|s| s.is_nan() || *s <= 0.0) {
             continue;
         }
         out.push(Layer {
