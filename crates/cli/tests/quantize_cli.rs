@@ -205,3 +205,134 @@ fn quantized_models_run_byte_identically_in_tflm() {
         }
     }
 }
+
+/// A small MNIST recipe (512 train / 256 test images, a conv + dense net, one epoch).
+fn mnist_recipe(dir: &Path) -> PathBuf {
+    let data = root().join("data/mnist");
+    let text = format!(
+        r#"
+[data]
+path = "{}"
+split = {{ by = "ranges", train = {{ first = 512 }}, test = {{ last = 256 }} }}
+
+[model]
+input = [28, 28, 1]
+[[model.layer]]
+type = "conv2d"
+filters = 8
+kernel = 3
+stride = 2
+activation = "relu"
+[[model.layer]]
+type = "max_pool"
+pool = 2
+[[model.layer]]
+type = "flatten"
+[[model.layer]]
+type = "dense"
+units = 10
+
+[train]
+epochs = 1
+batch_size = 64
+lr = 2e-2
+seed = 3
+"#,
+        data.display()
+    );
+    let p = dir.join("recipe.toml");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// `--data recipe.toml` reads the recipe's [data] path and split as `train` does: 512 train
+/// images (calibration and method choice), 256 test images (accuracy).
+#[test]
+fn recipe_toml_as_data_uses_its_split() {
+    let tmp = tempfile::tempdir().unwrap();
+    let recipe = mnist_recipe(tmp.path());
+    let out = tmp.path().join("train");
+    let o = tinyforge()
+        .arg("train")
+        .arg(&recipe)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let q = tmp.path().join("q.tflite");
+    let o = tinyforge()
+        .arg("quantize")
+        .arg(out.join("model.tflite"))
+        .arg("--data")
+        .arg(&recipe)
+        .args(["--calibration-samples", "100", "--json", "--out"])
+        .arg(&q)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(j["calibration_samples"], 100, "{j}");
+    assert_eq!(j["test_samples"], 256, "{j}");
+    let (before, after) = (
+        j["accuracy_before"].as_f64().unwrap(),
+        j["accuracy_after"].as_f64().unwrap(),
+    );
+    // One epoch learns well beyond chance (0.1); quantization keeps what was learnt.
+    assert!(before > 0.2 && (before - after).abs() < 0.03, "{j}");
+
+    // The same model against data of the wrong shape, one clear error per kind naming the file.
+    let digits = root().join("data/digits/digits.csv");
+    let bad = tmp.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        format!(
+            "[data]\npath = \"{}\"\nsplit = {{ by = \"ranges\", train = {{ first = 100 }}, test = {{ last = 50 }} }}\n",
+            digits.display()
+        ),
+    )
+    .unwrap();
+    for (data, names) in [
+        (bad.clone(), "digits.csv"),
+        (digits.clone(), "digits.csv"),
+        (root().join("testdata/reference/ad01_fp32"), "ad01_fp32"),
+    ] {
+        let o = tinyforge()
+            .arg("quantize")
+            .arg(out.join("model.tflite"))
+            .arg("--data")
+            .arg(&data)
+            .arg("--out")
+            .arg(tmp.path().join("x.tflite"))
+            .output()
+            .unwrap();
+        assert!(!o.status.success());
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains(names), "{err}");
+        assert!(!tmp.path().join("x.tflite").exists());
+    }
+}
+
+/// MNIST IDX images (28×28) against a 32×32×3 model: one clear error naming the data and both
+/// shapes.
+#[test]
+fn idx_data_of_the_wrong_shape_is_one_clear_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let o = tinyforge()
+        .arg("quantize")
+        .arg(root().join("testdata/models/pretrainedResnet.tflite"))
+        .arg("--data")
+        .arg(root().join("data/mnist"))
+        .arg("--out")
+        .arg(tmp.path().join("x.tflite"))
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("mnist") && err.contains("784") && err.contains("3072"),
+        "{err}"
+    );
+}

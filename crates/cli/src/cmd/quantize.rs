@@ -2,7 +2,10 @@
 //! packed int4 weights), with a before/after summary.
 //!
 //! `--data` is read as `train` reads it (MNIST folder, CSV, image/WAV class folders, or raw
-//! `.bin` sample tensors shaped like the model input). Labelled data is split: the first 80 %
+//! `.bin` sample tensors shaped like the model input), or is a recipe `.toml` whose `[data]`
+//! section (path and split) is used as `train` uses it: the split's train part calibrates,
+//! chooses the method and fine-tunes (`--qat`), its test part measures. Other labelled data is
+//! split: the first 80 %
 //! calibrates (up to `--calibration-samples`) and judges the calibration method, the last 20 %
 //! (the test split) measures accuracy before and after. Unlabelled data (raw tensors) both
 //! calibrates and measures agreement with the float model. The quantization itself is
@@ -31,8 +34,8 @@ pub enum Method {
 pub struct Args {
     /// The float model (.tflite).
     pub model: PathBuf,
-    /// Calibration / evaluation data (as `train --data` reads it, or a folder of raw `.bin`
-    /// sample tensors).
+    /// Calibration / evaluation data: a recipe `.toml` (its `[data]` path and split), data as
+    /// `train` reads it, or a folder of raw `.bin` sample tensors.
     #[arg(long)]
     pub data: PathBuf,
     /// Weight bit width.
@@ -94,7 +97,83 @@ struct Data {
     train: Option<tinyforge_data::Dataset>,
 }
 
+/// The `[data]` section of a recipe; the other sections are `train`'s business.
+#[derive(serde::Deserialize)]
+struct RecipeData {
+    data: DataSpec,
+}
+
+/// Fails unless every sample has as many values as the model input takes.
+fn check_len(what: &str, ds: &tinyforge_data::Dataset, float: &Graph) -> anyhow::Result<()> {
+    let input = &float.tensors[float.inputs[0]];
+    let want = input.elements();
+    if ds.sample_len() != want {
+        bail!(
+            "{what}: samples have shape {:?} ({} values), the model input `{}` is {} {:?} ({want} values)",
+            ds.sample_shape,
+            ds.sample_len(),
+            input.name,
+            input.dtype.name(),
+            input.shape
+        );
+    }
+    if ds.is_empty() {
+        bail!("{what}: no samples");
+    }
+    Ok(())
+}
+
+/// A recipe `.toml` as `--data`: its `[data]` section read exactly as `train` reads it; the
+/// split's train part calibrates (and fine-tunes with `--qat`), its test part measures.
+fn load_recipe_data(path: &Path, float: &Graph, max_calib: usize) -> anyhow::Result<Data> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("--data {}: cannot read the recipe", path.display()))?;
+    let recipe: RecipeData = toml::from_str(&text)
+        .with_context(|| format!("--data {}: invalid recipe", path.display()))?;
+    let spec = recipe.data;
+    let what = format!(
+        "--data {} ([data] path {})",
+        path.display(),
+        spec.path.display()
+    );
+    let (parts, _) = tinyforge_data::load_splits(&spec).with_context(|| what.clone())?;
+    let test = parts.test.with_context(|| {
+        format!("{what}: the recipe's split has no test part to measure accuracy on")
+    })?;
+    check_len(&format!("{what} (train part)"), &parts.train, float)?;
+    check_len(&format!("{what} (test part)"), &test, float)?;
+    let per = parts.train.sample_len();
+    let train: Vec<Vec<f32>> = parts
+        .train
+        .features
+        .chunks_exact(per)
+        .map(<[f32]>::to_vec)
+        .collect();
+    let calib_n = max_calib.clamp(1, train.len());
+    let held_end = (calib_n + 500).min(train.len());
+    let heldout = if held_end > calib_n {
+        train[calib_n..held_end].to_vec()
+    } else {
+        train[..calib_n].to_vec()
+    };
+    let labelled = parts.train.labels().is_some();
+    Ok(Data {
+        calib: train[..calib_n].to_vec(),
+        heldout,
+        test: test
+            .features
+            .chunks_exact(per)
+            .map(<[f32]>::to_vec)
+            .collect(),
+        labels: test.labels().map(<[u32]>::to_vec),
+        train: labelled.then_some(parts.train),
+    })
+}
+
 fn load_data(path: &Path, float: &Graph, max_calib: usize) -> anyhow::Result<Data> {
+    if path.extension().is_some_and(|e| e == "toml") {
+        return load_recipe_data(path, float, max_calib);
+    }
     let input = &float.tensors[float.inputs[0]];
     let want = input.elements();
     let mut spec = DataSpec::from_path(path);
