@@ -64,6 +64,10 @@ pub struct Args {
     /// Most samples used for calibration.
     #[arg(long, default_value_t = 500)]
     pub calibration_samples: usize,
+    /// Skip empirical bias correction (kept by default when it does not agree worse on the
+    /// held-out samples).
+    #[arg(long)]
+    pub no_bias_correction: bool,
     /// Keep float inputs/outputs (QUANTIZE/DEQUANTIZE at the edges) instead of int8.
     #[arg(long)]
     pub float_io: bool,
@@ -295,6 +299,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         },
         ..Default::default()
     };
+    opts.bias_correction = !args.no_bias_correction;
     opts.convert.default_bits = args.bits;
     opts.convert.float_io = args.float_io;
     if let Some(p) = &args.per_layer {
@@ -395,6 +400,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             "bits": opts.convert.default_bits,
             "qat_epochs": args.qat,
             "calibration": result.calibration.name(),
+            "bias_corrected": result.bias_corrected,
             "candidates": candidates,
             "calibration_samples": data.calib.len(),
             "test_samples": data.test.len(),
