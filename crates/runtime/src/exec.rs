@@ -167,6 +167,16 @@ impl FcS8 {
     }
 }
 
+impl Kind {
+    /// Whether the step runs a sparse kernel.
+    pub(crate) fn is_sparse(&self) -> bool {
+        matches!(
+            self,
+            Kind::ConvS8Sparse { .. } | Kind::FcS8Sparse { .. } | Kind::DwS8Sparse { .. }
+        )
+    }
+}
+
 /// What a step computes, with its prepared parameters and constant operands.
 #[derive(Debug)]
 pub(crate) enum Kind {
@@ -214,6 +224,11 @@ pub(crate) enum Kind {
     },
     FcS8Sparse {
         p: FcS8,
+        w: crate::sparse::SparseS8,
+        bias: Option<Vec<i32>>,
+    },
+    DwS8Sparse {
+        p: DwS8,
         w: crate::sparse::SparseS8,
         bias: Option<Vec<i32>>,
     },
@@ -547,25 +562,49 @@ impl Step {
             .map_err(|e| self.err(e)),
             Kind::ConvS8Sparse { p, w, bias } => {
                 let fs = p.filter_shape;
-                let mut scratch = vec![0i32; k::sparse::conv2d_s8_sparse_scratch(fs.h, fs.w, fs.c)];
-                k::sparse::conv2d_s8_sparse(
-                    &p.params(),
-                    as_i8(input(0)?),
-                    &w.filter(),
-                    bias.as_deref(),
-                    as_i8_mut(out),
-                    &mut scratch,
-                )
-                .map_err(|e| self.err(e))
+                let mut scratch = vec![0i16; k::sparse::conv2d_s8_sparse_scratch(fs.h, fs.w, fs.c)];
+                let x = as_i8(input(0)?);
+                w.plan()
+                    .and_then(|plan| {
+                        k::sparse::conv2d_s8_sparse(
+                            &p.params(),
+                            x,
+                            &plan,
+                            bias.as_deref(),
+                            as_i8_mut(out),
+                            &mut scratch,
+                        )
+                    })
+                    .map_err(|e| self.err(e))
             }
-            Kind::FcS8Sparse { p, w, bias } => k::sparse::fully_connected_s8_sparse(
-                &p.params(),
-                as_i8(input(0)?),
-                &w.filter(),
-                bias.as_deref(),
-                as_i8_mut(out),
-            )
-            .map_err(|e| self.err(e)),
+            Kind::FcS8Sparse { p, w, bias } => {
+                let x = as_i8(input(0)?);
+                w.plan()
+                    .and_then(|plan| {
+                        k::sparse::fully_connected_s8_sparse(
+                            &p.params(),
+                            x,
+                            &plan,
+                            bias.as_deref(),
+                            as_i8_mut(out),
+                        )
+                    })
+                    .map_err(|e| self.err(e))
+            }
+            Kind::DwS8Sparse { p, w, bias } => {
+                let x = as_i8(input(0)?);
+                w.plan()
+                    .and_then(|plan| {
+                        k::sparse::depthwise_conv2d_s8_sparse(
+                            &p.params(),
+                            x,
+                            &plan,
+                            bias.as_deref(),
+                            as_i8_mut(out),
+                        )
+                    })
+                    .map_err(|e| self.err(e))
+            }
             Kind::FcF32 { p, filter, bias } => k::fully_connected::fully_connected_f32(
                 p,
                 f32_in(0)?,

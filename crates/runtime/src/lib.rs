@@ -77,8 +77,17 @@ pub struct Runtime {
 }
 
 impl Runtime {
-    /// Validates, fuses, plans and prepares `graph`.
+    /// Validates, fuses, plans and prepares `graph`; pruned int8 layers run on the sparse
+    /// kernels where the cost model says they are faster ([`sparse::SparsePolicy::Auto`]).
     pub fn new(graph: Graph) -> RuntimeResult<Runtime> {
+        Self::with_sparse_policy(graph, sparse::SparsePolicy::Auto)
+    }
+
+    /// [`Runtime::new`] with a choice of which int8 layers run on the sparse kernels.
+    pub fn with_sparse_policy(
+        graph: Graph,
+        policy: sparse::SparsePolicy,
+    ) -> RuntimeResult<Runtime> {
         let (graph, layout) = prepare::plan(graph)?;
         if layout.size > MAX_ARENA_BYTES {
             return Err(RuntimeError::Plan(format!(
@@ -86,7 +95,7 @@ impl Runtime {
                 layout.size, MAX_ARENA_BYTES
             )));
         }
-        let steps = prepare::prepare(&graph, &layout)?;
+        let steps = prepare::prepare_with(&graph, &layout, policy)?;
         let staging = steps.iter().map(Step::staging_bytes).max().unwrap_or(0);
         if staging > MAX_ARENA_BYTES {
             return Err(RuntimeError::Plan(format!(
@@ -207,6 +216,15 @@ impl Runtime {
         &self.outputs[i].info
     }
     /// Size of the activation arena: the planned peak SRAM for activations.
+    /// Graph node indices (of the fused graph) whose layer runs on a sparse kernel.
+    pub fn sparse_nodes(&self) -> Vec<usize> {
+        self.steps
+            .iter()
+            .filter(|s| s.kind.is_sparse())
+            .map(|s| s.node)
+            .collect()
+    }
+
     pub fn arena_bytes(&self) -> usize {
         self.arena.len()
     }

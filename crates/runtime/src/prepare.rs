@@ -134,6 +134,7 @@ enum Operand {
 struct Ctx<'g> {
     g: &'g Graph,
     layout: &'g Layout,
+    sparse: crate::sparse::SparsePolicy,
     n: usize,
     node: &'g Node,
 }
@@ -380,11 +381,26 @@ fn require_dtype(c: &Ctx<'_>, t: &Tensor, want: DType) -> RuntimeResult<()> {
 
 /// Builds the steps of every node of a planned graph.
 pub fn prepare(g: &Graph, layout: &Layout) -> RuntimeResult<Vec<Step>> {
+    prepare_with(g, layout, crate::sparse::SparsePolicy::Auto)
+}
+
+/// [`prepare`] with a choice of which int8 layers run on the sparse kernels.
+pub fn prepare_with(
+    g: &Graph,
+    layout: &Layout,
+    sparse: crate::sparse::SparsePolicy,
+) -> RuntimeResult<Vec<Step>> {
     g.nodes
         .iter()
         .enumerate()
         .map(|(n, node)| {
-            let c = Ctx { g, layout, n, node };
+            let c = Ctx {
+                g,
+                layout,
+                sparse,
+                n,
+                node,
+            };
             prepare_node(&c)
         })
         .collect()
@@ -540,10 +556,10 @@ fn conv(
             match fused {
                 None => {
                     require_dtype(c, out, DType::I8)?;
-                    // Packed filters stay packed: the sparse encoder reads int8 bytes.
+                    // Packed filters stay packed: the sparse plans read int8 bytes.
                     let ft = c.tensor(filter)?;
                     let kind = if ft.dtype == DType::I8 {
-                        crate::sparse::conv_kind(c.const_data(ft)?, p, filter, bias)
+                        crate::sparse::conv_kind(c.sparse, c.const_data(ft)?, p, filter, bias)
                     } else {
                         Kind::ConvS8 { p, filter, bias }
                     };
@@ -664,15 +680,17 @@ fn depthwise(c: &Ctx<'_>, o: &tinyforge_graph::DepthwiseConv2dOptions) -> Runtim
             .map_err(|e| c.kernel(e))?;
             let p = DwS8::from_params(&params);
             let bias = bias.map(|b| c.const_i32(b)).transpose()?;
-            Ok(c.step(
-                ins,
-                out_region,
+            let fid = c.input_id(1)?;
+            let kind = if filter.dtype == DType::I8 {
+                crate::sparse::dw_kind(c.sparse, c.const_data(filter)?, p, fid, bias)
+            } else {
                 Kind::DwS8 {
                     p,
-                    filter: c.input_id(1)?,
+                    filter: fid,
                     bias,
-                },
-            ))
+                }
+            };
+            Ok(c.step(ins, out_region, kind))
         }
         d => Err(c.unsupported(format!("{} input", d.name()))),
     }
@@ -741,7 +759,7 @@ fn fully_connected(c: &Ctx<'_>, o: &tinyforge_graph::FullyConnectedOptions) -> R
             let fid = c.input_id(1)?;
             let ft = c.tensor(fid)?;
             let kind = if ft.dtype == DType::I8 {
-                crate::sparse::fc_kind(c.const_data(ft)?, p, fid, bias)
+                crate::sparse::fc_kind(c.sparse, c.const_data(ft)?, p, fid, bias)
             } else {
                 Kind::FcS8 {
                     p,

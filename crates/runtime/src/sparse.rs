@@ -1,90 +1,192 @@
-//! Sparse-weight dispatch: int8 conv and fully-connected filters that are mostly zeros (after
-//! pruning) are encoded once at prepare time in the `TFSR1` encoding of
+//! Sparse-weight dispatch: int8 conv, depthwise and fully-connected filters that are mostly
+//! zeros (after pruning) are turned at prepare time into a [`SparsePlan`] of
 //! [`tinyforge_kernels::sparse`] and executed by the sparse kernels, which skip zeros.
 //!
 //! Results are bit-identical to the dense kernels (same products, same requantization), so the
-//! choice is purely one of speed and size: a filter is encoded when its encoding takes at most
-//! [`SPARSE_MAX_RATIO`] of the dense bytes (≈ 45 % zeros or more), the point from which
-//! skipping zeros beats the dense GEMM paths. The 1×4-block encoding is used when it is
-//! smaller (block-pruned filters). Grouped convolutions and asymmetric FC weights stay dense.
-use tinyforge_kernels::sparse::{encode, encoded_len, SparseFilter};
+//! choice is one of speed only, made per layer by [`runs_sparse`]: a cost model whose density
+//! thresholds were measured against the dense AVX2 paths on the layer shapes of the MNIST and
+//! KWS DS-CNNs (`cargo bench -p tinyforge-kernels --bench sparse`, which prints the crossover
+//! density per shape). Below a threshold the sparse kernel is faster on every measured shape,
+//! so a pruned model never runs slower than its dense form. [`SparsePolicy`] overrides the
+//! choice (`tinyforge bench --compare-dense` times both). Flash size is another matter: the
+//! `TFSR2` blob deploy stores is chosen by size alone (`tinyforge-compress`'s report).
+//!
+//! Grouped convolutions, int4 filters and asymmetric FC weights stay dense.
+use tinyforge_kernels::sparse::{build_plan, depthwise_rows, plan_len, SparsePlan};
+use tinyforge_kernels::KernelError;
 
-/// Largest encoded/dense size ratio at which a filter is executed sparse.
-pub const SPARSE_MAX_RATIO: f64 = 0.6;
+/// Which int8 layers run on the sparse kernels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SparsePolicy {
+    /// Per layer, by the cost model ([`runs_sparse`]).
+    #[default]
+    Auto,
+    /// Never: every layer dense (the baseline of `bench --compare-dense`).
+    Dense,
+    /// Every layer that the sparse kernels can run, whatever its density.
+    Always,
+}
 
-/// An encoded filter owned by a prepared step.
+/// Weight layer kinds with a sparse kernel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SparseLayerKind {
+    /// Ungrouped int8 convolution with `taps = KH·KW` filter taps.
+    Conv {
+        taps: usize,
+    },
+    Depthwise,
+    FullyConnected,
+}
+
+/// Largest density (non-zero / all weights) at which the sparse kernel of `kind` is chosen.
+///
+/// Measured on the host (AVX2) over the DS-CNN shapes, the crossovers are ≈ 0.45 for 1×1
+/// convs (16→32 at 14×14, 32→64 and 64→64 at 7×7), lower for k×k convs whose gather is
+/// `KH·KW` times larger, and lower still for depthwise, whose dense kernel is vectorized
+/// across channels while the sparse one is not. The thresholds sit below every measured
+/// crossover, so the choice errs towards dense.
+pub fn density_threshold(kind: SparseLayerKind) -> f64 {
+    match kind {
+        SparseLayerKind::Conv { taps: 1 } => 0.35,
+        SparseLayerKind::Conv { .. } => 0.25,
+        SparseLayerKind::FullyConnected => 0.5,
+        SparseLayerKind::Depthwise => 0.1,
+    }
+}
+
+/// Whether a layer of `kind` with `nonzeros` of `weights` weights runs sparse under `policy`.
+pub fn runs_sparse(
+    policy: SparsePolicy,
+    kind: SparseLayerKind,
+    nonzeros: usize,
+    weights: usize,
+) -> bool {
+    match policy {
+        SparsePolicy::Dense => false,
+        SparsePolicy::Always => weights > 0,
+        SparsePolicy::Auto => {
+            weights > 0 && (nonzeros as f64) <= density_threshold(kind) * weights as f64
+        }
+    }
+}
+
+/// A sparse plan owned by a prepared step.
 #[derive(Debug, Clone)]
 pub(crate) struct SparseS8 {
-    pub rows: usize,
-    pub row_len: usize,
-    pub block: usize,
-    pub data: Vec<u8>,
+    rows: usize,
+    row_len: usize,
+    row_start: Vec<u32>,
+    cols: Vec<u32>,
+    vals: Vec<i16>,
 }
 
 impl SparseS8 {
-    /// Encodes `filter` (`rows × row_len` int8) when it is sparse enough to pay off.
-    pub fn encode_if_sparse(filter: &[u8], rows: usize, row_len: usize) -> Option<SparseS8> {
-        let w: &[i8] = bytemuck::cast_slice(filter);
-        let dense = w.len();
-        let (block, len) = [1usize, 4]
-            .into_iter()
-            .filter_map(|b| encoded_len(w, rows, row_len, b).ok().map(|l| (b, l)))
-            .min_by_key(|&(_, l)| l)?;
-        if len as f64 > SPARSE_MAX_RATIO * dense as f64 {
-            return None;
-        }
-        let mut data = vec![0u8; len];
-        encode(w, rows, row_len, block, &mut data).ok()?;
-        Some(SparseS8 {
+    /// The plan of `w` (`rows × row_len` int8, rows as the kernels define them).
+    fn from_rows(w: &[i8], rows: usize, row_len: usize) -> Result<SparseS8, KernelError> {
+        let n = plan_len(w, rows, row_len)?;
+        let mut s = SparseS8 {
             rows,
             row_len,
-            block,
-            data,
-        })
+            row_start: vec![0; rows + 1],
+            cols: vec![0; n],
+            vals: vec![0; n],
+        };
+        build_plan(w, rows, row_len, &mut s.row_start, &mut s.cols, &mut s.vals)?;
+        Ok(s)
     }
 
-    pub fn filter(&self) -> SparseFilter<'_> {
-        SparseFilter {
-            rows: self.rows,
-            row_len: self.row_len,
-            block: self.block,
-            data: &self.data,
-        }
+    pub fn plan(&self) -> Result<SparsePlan<'_>, KernelError> {
+        SparsePlan::new(
+            self.rows,
+            self.row_len,
+            &self.row_start,
+            &self.cols,
+            &self.vals,
+        )
     }
 }
 
-/// The step kind of a prepared int8 conv: sparse when the filter pays off, else dense.
+fn nonzeros(w: &[u8]) -> usize {
+    w.iter().filter(|&&b| b != 0).count()
+}
+
+/// The step kind of a prepared int8 conv: sparse when the policy says so, else dense.
 pub(crate) fn conv_kind(
+    policy: SparsePolicy,
     filter_bytes: &[u8],
     p: crate::exec::ConvS8,
     filter: tinyforge_graph::TensorId,
     bias: Option<Vec<i32>>,
 ) -> crate::exec::Kind {
     let fs = p.filter_shape;
-    let ungrouped = p.input_shape.c == fs.c;
-    match ungrouped
-        .then(|| SparseS8::encode_if_sparse(filter_bytes, fs.n, fs.h * fs.w * fs.c))
-        .flatten()
-    {
-        Some(w) => crate::exec::Kind::ConvS8Sparse { p, w, bias },
-        None => crate::exec::Kind::ConvS8 { p, filter, bias },
+    let k = fs.h * fs.w * fs.c;
+    let eligible = p.input_shape.c == fs.c
+        && (-127..=128).contains(&p.input_offset)
+        && filter_bytes.len() == fs.n * k;
+    let kind = SparseLayerKind::Conv { taps: fs.h * fs.w };
+    if eligible && runs_sparse(policy, kind, nonzeros(filter_bytes), filter_bytes.len()) {
+        if let Ok(w) = SparseS8::from_rows(bytemuck::cast_slice(filter_bytes), fs.n, k) {
+            return crate::exec::Kind::ConvS8Sparse { p, w, bias };
+        }
     }
+    crate::exec::Kind::ConvS8 { p, filter, bias }
 }
 
-/// The step kind of a prepared int8 fully-connected layer: sparse when it pays off.
+/// The step kind of a prepared int8 depthwise conv.
+pub(crate) fn dw_kind(
+    policy: SparsePolicy,
+    filter_bytes: &[u8],
+    p: crate::exec::DwS8,
+    filter: tinyforge_graph::TensorId,
+    bias: Option<Vec<i32>>,
+) -> crate::exec::Kind {
+    let fs = p.filter_shape;
+    let taps = fs.h * fs.w;
+    let eligible = filter_bytes.len() == taps * fs.c;
+    if eligible
+        && runs_sparse(
+            policy,
+            SparseLayerKind::Depthwise,
+            nonzeros(filter_bytes),
+            filter_bytes.len(),
+        )
+    {
+        let mut rows = vec![0i8; filter_bytes.len()];
+        let ok = depthwise_rows(bytemuck::cast_slice(filter_bytes), taps, fs.c, &mut rows)
+            .and_then(|()| SparseS8::from_rows(&rows, fs.c, taps));
+        if let Ok(w) = ok {
+            return crate::exec::Kind::DwS8Sparse { p, w, bias };
+        }
+    }
+    crate::exec::Kind::DwS8 { p, filter, bias }
+}
+
+/// The step kind of a prepared int8 fully-connected layer.
 pub(crate) fn fc_kind(
+    policy: SparsePolicy,
     filter_bytes: &[u8],
     p: crate::exec::FcS8,
     filter: tinyforge_graph::TensorId,
     bias: Option<Vec<i32>>,
 ) -> crate::exec::Kind {
-    let sparse = (p.filter_offset == 0)
-        .then(|| SparseS8::encode_if_sparse(filter_bytes, p.output_depth, p.input_depth))
-        .flatten();
-    match sparse {
-        Some(w) => crate::exec::Kind::FcS8Sparse { p, w, bias },
-        None => crate::exec::Kind::FcS8 { p, filter, bias },
+    let eligible = p.filter_offset == 0 && filter_bytes.len() == p.output_depth * p.input_depth;
+    if eligible
+        && runs_sparse(
+            policy,
+            SparseLayerKind::FullyConnected,
+            nonzeros(filter_bytes),
+            filter_bytes.len(),
+        )
+    {
+        if let Ok(w) = SparseS8::from_rows(
+            bytemuck::cast_slice(filter_bytes),
+            p.output_depth,
+            p.input_depth,
+        ) {
+            return crate::exec::Kind::FcS8Sparse { p, w, bias };
+        }
     }
+    crate::exec::Kind::FcS8 { p, filter, bias }
 }
 
 #[cfg(test)]
@@ -92,10 +194,11 @@ mod tests {
     use tinyforge_graph::build::GraphBuilder;
     use tinyforge_graph::{Activation, Graph, Padding};
 
+    use super::SparsePolicy;
     use crate::exec::Kind;
     use crate::Runtime;
 
-    /// Zeroes ~85 % of every conv / FC filter, deterministically.
+    /// Zeroes ~85 % of every conv / depthwise / FC filter, deterministically.
     fn sparsify(g: &mut Graph) {
         let filters: Vec<usize> = g
             .nodes
@@ -105,7 +208,7 @@ mod tests {
         for f in filters {
             if let Some(d) = g.tensors[f].data.as_mut() {
                 for (i, b) in d.iter_mut().enumerate() {
-                    if (i * 7919) % 100 >= 15 {
+                    if (i * 7919) % 100 >= 8 {
                         *b = 0;
                     }
                 }
@@ -113,71 +216,58 @@ mod tests {
         }
     }
 
-    /// The same runtime with every sparse step turned back into its dense kernel.
-    fn densified(g: Graph) -> Runtime {
-        let mut rt = Runtime::new(g).unwrap();
-        for s in &mut rt.steps {
-            let node = &rt.graph.nodes[s.node];
-            let fid = node.inputs[1].unwrap();
-            let kind = std::mem::replace(&mut s.kind, Kind::Copy);
-            s.kind = match kind {
-                Kind::ConvS8Sparse { p, bias, .. } => Kind::ConvS8 {
-                    p,
-                    filter: fid,
-                    bias,
-                },
-                Kind::FcS8Sparse { p, bias, .. } => Kind::FcS8 {
-                    p,
-                    filter: fid,
-                    bias,
-                },
-                k => k,
-            };
-        }
-        rt
+    fn count_sparse(rt: &Runtime) -> usize {
+        rt.steps
+            .iter()
+            .filter(|s| {
+                matches!(
+                    s.kind,
+                    Kind::ConvS8Sparse { .. } | Kind::DwS8Sparse { .. } | Kind::FcS8Sparse { .. }
+                )
+            })
+            .count()
     }
 
-    #[test]
-    fn sparse_steps_match_dense_kernels_bit_for_bit() {
+    fn net() -> Graph {
         let mut b = GraphBuilder::new("sparse");
         let x = b.input("x", &[1, 10, 10, 8]);
         let a = b
             .conv2d(x, 32, (3, 3), 2, Padding::Same, Activation::Relu)
             .unwrap();
-        let c = b
-            .conv2d(a, 24, (1, 1), 1, Padding::Same, Activation::None)
+        let d = b
+            .depthwise(a, (3, 3), 1, Padding::Same, Activation::Relu)
             .unwrap();
-        let mut g = b.finish(&[c]);
+        let c = b
+            .conv2d(d, 24, (1, 1), 1, Padding::Same, Activation::None)
+            .unwrap();
+        b.finish(&[c])
+    }
+
+    #[test]
+    fn sparse_steps_match_dense_kernels_bit_for_bit() {
+        let mut g = net();
         sparsify(&mut g);
-        let mut sparse = Runtime::new(g.clone()).unwrap();
-        let n_sparse = sparse
-            .steps
-            .iter()
-            .filter(|s| matches!(s.kind, Kind::ConvS8Sparse { .. }))
-            .count();
-        assert_eq!(n_sparse, 2);
-        let mut dense = densified(g);
+        let mut sparse = Runtime::with_sparse_policy(g.clone(), SparsePolicy::Always).unwrap();
+        assert_eq!(count_sparse(&sparse), 3);
+        let mut auto = Runtime::new(g.clone()).unwrap();
+        assert_eq!(count_sparse(&auto), 3);
+        let mut dense = Runtime::with_sparse_policy(g, SparsePolicy::Dense).unwrap();
+        assert_eq!(count_sparse(&dense), 0);
         for seed in 0..4u32 {
             let input: Vec<u8> = (0..sparse.input_bytes(0))
                 .map(|i| ((i as u32).wrapping_mul(2_654_435_761) ^ seed) as u8)
                 .collect();
             sparse.invoke(&[&input]).unwrap();
             dense.invoke(&[&input]).unwrap();
+            auto.invoke(&[&input]).unwrap();
             assert_eq!(sparse.output(0), dense.output(0));
+            assert_eq!(auto.output(0), dense.output(0));
         }
     }
 
     #[test]
     fn dense_filters_stay_dense() {
-        let mut b = GraphBuilder::new("dense");
-        let x = b.input("x", &[1, 6, 6, 4]);
-        let a = b
-            .conv2d(x, 8, (3, 3), 1, Padding::Same, Activation::Relu)
-            .unwrap();
-        let rt = Runtime::new(b.finish(&[a])).unwrap();
-        assert!(rt
-            .steps
-            .iter()
-            .all(|s| !matches!(s.kind, Kind::ConvS8Sparse { .. })));
+        let rt = Runtime::new(net()).unwrap();
+        assert_eq!(count_sparse(&rt), 0);
     }
 }

@@ -159,12 +159,21 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             v["instructions_estimate"] = json!(report.instructions);
             v["problems"] = json!(report.problems());
         }
-        // Pruned int8 filters as the runtime stores them (sparse encoding, see `compress::prune`).
+        // Int8 filters in the TFSR2 sparse format (see `compress::prune::sparse`): per layer,
+        // and the totals stored in flash (each filter encoded where that is smaller).
         let sparse = tinyforge_compress::prune::sparse::sparse_layers(&graph);
+        let (d, e) = tinyforge_compress::prune::sparse::weight_bytes(&graph);
         v["sparse_weights"] = json!({
-            "dense_bytes": sparse.iter().map(|l| l.dense_bytes).sum::<usize>(),
-            "encoded_bytes": sparse.iter().map(|l| l.stored_bytes()).sum::<usize>(),
-            "layers": sparse,
+            "format": "TFSR2",
+            "dense_bytes": d,
+            "encoded_bytes": e,
+            "ratio": if d > 0 { (e as f64 / d as f64 * 1000.0).round() / 1000.0 } else { 1.0 },
+            "layers": sparse.iter().map(|l| {
+                let mut j = json!(l);
+                j["sparsity"] = json!((l.sparsity() as f64 * 1000.0).round() / 1000.0);
+                j["stored_bytes"] = json!(l.stored_bytes());
+                j
+            }).collect::<Vec<_>>(),
         });
         println!("{v}");
         return Ok(());
@@ -205,20 +214,32 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let sparse = tinyforge_compress::prune::sparse::sparse_layers(&graph);
     if sparse.iter().any(|l| l.zeros > 0) {
         let (d, e) = tinyforge_compress::prune::sparse::weight_bytes(&graph);
-        let per: Vec<String> = sparse
-            .iter()
-            .map(|l| {
-                format!(
-                    "#{} {:.0}% {} B",
-                    l.node,
-                    100.0 * l.sparsity(),
-                    l.stored_bytes()
-                )
-            })
-            .collect();
+        println!("sparse weights (TFSR2):");
         println!(
-            "sparse weights: {e} B encoded of {d} B dense ({})",
-            per.join(", ")
+            "{:>3}  {:<18} {:>8} {:>7} {:>7} {:>8} {:<9} {:<6}",
+            "#", "op", "weights", "sparse", "dense B", "stored B", "layout", "host"
+        );
+        for l in &sparse {
+            let layout = if l.encoded_bytes < l.dense_bytes {
+                format!("{}/{}", l.layout, l.block)
+            } else {
+                "dense".to_string()
+            };
+            println!(
+                "{:>3}  {:<18} {:>8} {:>6.1}% {:>7} {:>8} {:<9} {:<6}",
+                l.node,
+                l.op,
+                l.weights,
+                100.0 * l.sparsity(),
+                l.dense_bytes,
+                l.stored_bytes(),
+                layout,
+                if l.host_sparse { "sparse" } else { "dense" }
+            );
+        }
+        println!(
+            "sparse weights: {e} B stored of {d} B dense ({:.3}x)",
+            e as f64 / d.max(1) as f64
         );
     }
     if device.is_some() {

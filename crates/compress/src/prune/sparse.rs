@@ -1,15 +1,20 @@
-//! Sizes of int8 graphs in the `TFSR1` sparse weight encoding
-//! ([`tinyforge_kernels::sparse`]): per conv / fully-connected layer, the dense filter bytes,
-//! the encoded bytes and the sparsity, as `inspect` and the pruning report show them.
+//! Sizes of int8 graphs in the `TFSR2` sparse weight format
+//! ([`tinyforge_kernels::sparse::format`]): per conv / depthwise / fully-connected layer, the
+//! dense filter bytes, the smallest encoded bytes and its layout, the sparsity, and whether the
+//! host runtime executes the layer sparse — as `inspect` and the pruning report show them.
 //!
-//! Which layers are encoded follows the runtime's rule ([`worth_encoding`]): int8 ungrouped
-//! conv and symmetric fully-connected filters whose encoding is smaller than the dense bytes.
+//! Two separate choices: *storage* (flash) keeps a filter encoded whenever the encoding is
+//! smaller than the dense bytes ([`SparseLayer::stored_bytes`]); *execution* on the host
+//! follows the runtime's measured cost model
+//! ([`tinyforge_runtime::sparse::runs_sparse`]). Rows follow the kernels' definition (one per
+//! output channel; depthwise rows are the channel's taps).
 
 use serde::Serialize;
 use tinyforge_graph::{DType, Graph, Op};
-use tinyforge_kernels::sparse::encoded_len;
+use tinyforge_kernels::sparse::{depthwise_rows, smallest_encoding, Layout};
+use tinyforge_runtime::sparse::{runs_sparse, SparseLayerKind, SparsePolicy};
 
-/// One conv / FC filter.
+/// One conv / depthwise / FC filter.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SparseLayer {
     /// Node index.
@@ -24,10 +29,14 @@ pub struct SparseLayer {
     pub zeros: usize,
     /// Dense int8 bytes.
     pub dense_bytes: usize,
-    /// Bytes in the unstructured encoding (block 1).
+    /// Bytes of the smallest `TFSR2` blob (header included).
     pub encoded_bytes: usize,
-    /// Bytes in the 1×4-block encoding.
-    pub encoded_bytes_1x4: usize,
+    /// Its body: `"bitmap"` or `"gaps"`.
+    pub layout: &'static str,
+    /// Its block size (1, or 4 for 1×4 blocks).
+    pub block: usize,
+    /// Whether the host runtime runs this layer on a sparse kernel (cost model).
+    pub host_sparse: bool,
 }
 
 impl SparseLayer {
@@ -35,69 +44,103 @@ impl SparseLayer {
     pub fn sparsity(&self) -> f32 {
         self.zeros as f32 / self.weights.max(1) as f32
     }
-    /// Bytes as the runtime keeps the filter: the smaller encoding when it is worth it
-    /// ([`worth_encoding`]), else the dense bytes.
+    /// Flash bytes of the filter: the encoding when it is smaller than the dense bytes.
     pub fn stored_bytes(&self) -> usize {
-        let e = self.encoded_bytes.min(self.encoded_bytes_1x4);
-        if worth_encoding(self.dense_bytes, e) {
-            e
-        } else {
-            self.dense_bytes
-        }
+        self.encoded_bytes.min(self.dense_bytes)
     }
-}
-
-/// Whether a filter of `dense` bytes is stored and run encoded at `encoded` bytes: the
-/// runtime's rule ([`tinyforge_runtime::sparse::SPARSE_MAX_RATIO`]).
-pub fn worth_encoding(dense: usize, encoded: usize) -> bool {
-    encoded as f64 <= tinyforge_runtime::sparse::SPARSE_MAX_RATIO * dense as f64
 }
 
 /// Per-layer sparse sizes of every int8 conv / depthwise / FC filter of `g`.
 pub fn sparse_layers(g: &Graph) -> Vec<SparseLayer> {
     let mut out = Vec::new();
     for (i, node) in g.nodes.iter().enumerate() {
-        let is_conv = matches!(
-            node.op,
-            Op::Conv2d(_) | Op::Conv2dAdd { .. } | Op::FullyConnected(_) | Op::DepthwiseConv2d(_)
-        );
         let Some(Some(fid)) = node.inputs.get(1) else {
             continue;
         };
         let Some(t) = g.tensors.get(*fid) else {
             continue;
         };
-        let (true, DType::I8, Some(data)) = (is_conv, t.dtype, t.data.as_ref()) else {
+        let (DType::I8, Some(data)) = (t.dtype, t.data.as_ref()) else {
             continue;
         };
-        let rows = t.shape.first().copied().unwrap_or(1).max(1);
         let w: Vec<i8> = data.iter().map(|&b| b as i8).collect();
-        if w.is_empty() || !w.len().is_multiple_of(rows) {
+        let shape = &t.shape;
+        // (rows, row_len, kind) as the kernels define rows.
+        let (rows, row_len, kind, rows_w) = match &node.op {
+            Op::Conv2d(_) | Op::Conv2dAdd { .. } => {
+                let rows = shape.first().copied().unwrap_or(0);
+                let taps = shape.get(1).copied().unwrap_or(1) * shape.get(2).copied().unwrap_or(1);
+                (
+                    rows,
+                    w.len() / rows.max(1),
+                    SparseLayerKind::Conv { taps },
+                    w.clone(),
+                )
+            }
+            Op::FullyConnected(_) => {
+                let rows = shape.first().copied().unwrap_or(0);
+                (
+                    rows,
+                    w.len() / rows.max(1),
+                    SparseLayerKind::FullyConnected,
+                    w.clone(),
+                )
+            }
+            Op::DepthwiseConv2d(_) => {
+                let ch = shape.last().copied().unwrap_or(0);
+                let taps = w.len() / ch.max(1);
+                let mut r = vec![0i8; w.len()];
+                if depthwise_rows(&w, taps, ch, &mut r).is_err() {
+                    continue;
+                }
+                (ch, taps, SparseLayerKind::Depthwise, r)
+            }
+            _ => continue,
+        };
+        if rows == 0 || row_len == 0 || rows * row_len != w.len() {
             continue;
         }
-        let k = w.len() / rows;
-        let dense = w.len();
-        let (e1, e4) = if matches!(node.op, Op::DepthwiseConv2d(_)) {
-            // Depthwise filters are executed dense.
-            (dense, dense)
-        } else {
-            (
-                encoded_len(&w, rows, k, 1).unwrap_or(dense),
-                encoded_len(&w, rows, k, 4).unwrap_or(dense),
-            )
+        let Ok((enc, encoded)) = smallest_encoding(&rows_w, rows, row_len, true) else {
+            continue;
         };
+        let zeros = w.iter().filter(|&&v| v == 0).count();
         out.push(SparseLayer {
             node: i,
             op: node.op.name(),
             tensor: t.name.clone(),
             weights: w.len(),
-            zeros: w.iter().filter(|&&v| v == 0).count(),
-            dense_bytes: dense,
-            encoded_bytes: e1,
-            encoded_bytes_1x4: e4,
+            zeros,
+            dense_bytes: w.len(),
+            encoded_bytes: encoded,
+            layout: match enc.layout {
+                Layout::Bitmap => "bitmap",
+                Layout::Gaps => "gaps",
+            },
+            block: enc.block,
+            host_sparse: host_runnable(g, node, shape)
+                && runs_sparse(SparsePolicy::Auto, kind, w.len() - zeros, w.len()),
         });
     }
     out
+}
+
+/// Whether the runtime has a sparse kernel for this node: not for a conv fused with its
+/// residual add, nor for a grouped conv.
+fn host_runnable(g: &Graph, node: &tinyforge_graph::Node, filter_shape: &[usize]) -> bool {
+    match node.op {
+        Op::Conv2dAdd { .. } => false,
+        Op::Conv2d(_) => {
+            let in_c = node
+                .inputs
+                .first()
+                .copied()
+                .flatten()
+                .and_then(|i| g.tensors.get(i))
+                .and_then(|t| t.shape.last().copied());
+            in_c == filter_shape.last().copied()
+        }
+        _ => true,
+    }
 }
 
 /// `(dense bytes, stored bytes)` summed over every filter of `g`.

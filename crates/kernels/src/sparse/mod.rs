@@ -1,40 +1,66 @@
-//! Sparse int8 weights: the tinyforge row-bitmap encoding and conv / fully-connected kernels
-//! that execute it directly, skipping zero weights, bit-exact with the dense int8 kernels.
+//! Sparse int8 weights: the tinyforge sparse filter formats and the conv / depthwise /
+//! fully-connected kernels that execute them, skipping zero weights, bit-exact with the dense
+//! int8 kernels.
 //!
-//! # Encoding (`TFSR1`, tinyforge sparse rows, version 1)
+//! # Rows
 //!
-//! A conv filter `[O, KH, KW, I]` or a fully-connected filter `[O, I]` is viewed as `O` rows of
-//! `K = KH·KW·I` (resp. `I`) weights in the filter's own memory order. With block size
-//! `b ∈ {1, 4}` (1: unstructured; 4: 1×4 blocks along the input dimension) a row has
-//! `nb = ⌈K / b⌉` blocks and is stored as
+//! Every format views a filter as `rows` rows of `row_len` int8 weights:
+//!
+//! | layer | filter shape | rows | row `r` holds |
+//! |---|---|---|---|
+//! | conv (ungrouped) | `[O, KH, KW, I]` | `O` | `w[r, ·, ·, ·]` in memory order, `row_len = KH·KW·I` |
+//! | fully connected | `[O, I]` | `O` | `w[r, ·]`, `row_len = I` |
+//! | depthwise | `[1, KH, KW, C·M]` | `C·M` | taps `w[0, ky, kx, r]` in `(ky, kx)` order, `row_len = KH·KW` ([`depthwise_rows`]) |
+//!
+//! # Formats
+//!
+//! * **`TFSR2`** ([`format`]): the flash format that deploy emits and the runtime reads — a
+//!   4-byte header (layout, block size) then either the `TFSR1` row-bitmap body or a 4-bit
+//!   gap stream, whichever is smaller ([`smallest_encoding`]). The exact byte layout is in
+//!   the [`format`] module docs.
+//! * **`TFSR1`** (tinyforge sparse rows, version 1): the row-bitmap body alone, kept as is.
+//!   With block size `b ∈ {1, 4}` (1: unstructured; 4: 1×4 blocks along the row) a row has
+//!   `nb = ⌈row_len / b⌉` blocks and is stored as
 //!
 //! ```text
 //! bitmap : ⌈nb / 8⌉ bytes; bit j (byte j / 8, LSB first) is set ⇔ block j holds a non-zero
 //! values : b int8 values per set block, in block order (a last partial block is zero-padded)
 //! ```
 //!
-//! Rows follow each other with no padding and no index: kernels walk the rows in order, so a
-//! row's start is implied. Encoded size: `O·⌈nb/8⌉ + b·(kept blocks)` bytes; at 80 % sparsity
-//! with `b = 1` that is ≈ 0.33× the dense bytes, with 1×4 blocks ≈ 0.23×.
+//! Rows follow each other with no padding and no index: a row's start is implied. Size:
+//! `rows·⌈nb/8⌉ + b·(kept blocks)` bytes.
 //!
-//! Exactness: int32 accumulation of the same products in another order gives the same bits
-//! (wrapping arithmetic is associative), and requantization is the dense kernels'
-//! [`requantize_s8`](crate::conv::quant::requantize_s8); so outputs equal the dense kernels'
-//! byte for byte on the decoded weights (tested here against [`crate::conv::conv2d_s8_ref`]
-//! and [`crate::fully_connected::fully_connected_s8_ref`]).
+//! # Execution
 //!
-//! Neighbours: `tinyforge-compress` prunes the weights and measures encoded sizes;
-//! `tinyforge-runtime` encodes pruned filters at prepare time and dispatches here.
+//! The host kernels run a [`SparsePlan`] (per-row column/value lists, built once by the
+//! caller from a dense filter or a `TFSR2` blob); see [`conv2d_s8_sparse`] for the tiled
+//! sparse × dense product. Exactness: int32 accumulation of the same products in another
+//! order gives the same bits (wrapping arithmetic is associative), and requantization is the
+//! dense kernels'; so outputs equal the dense kernels' byte for byte (tested here against the
+//! reference kernels over random sparse filters, shapes and strides).
+//!
+//! Neighbours: `tinyforge-compress` prunes the weights and reports encoded sizes;
+//! `tinyforge-runtime` builds plans at prepare time and picks sparse or dense per layer by a
+//! measured cost model; `tinyforge-deploy` emits `TFSR2` blobs for the C kernels.
 
 mod conv2d_s8_sparse;
+mod depthwise_conv2d_s8_sparse;
+pub mod format;
 mod fully_connected_s8_sparse;
+mod plan;
 
 pub use conv2d_s8_sparse::{conv2d_s8_sparse, conv2d_s8_sparse_scratch, SPARSE_TILE};
+pub use depthwise_conv2d_s8_sparse::depthwise_conv2d_s8_sparse;
+pub use format::{
+    depthwise_rows, encode_tfsr2, smallest_encoding, tfsr2_len, Encoding, Layout, Tfsr2,
+    LAYOUT_BITMAP, LAYOUT_GAPS, TFSR2_HEADER,
+};
 pub use fully_connected_s8_sparse::fully_connected_s8_sparse;
+pub use plan::{build_plan, build_plan_tfsr2, plan_len, plan_len_tfsr2, SparsePlan};
 
 use crate::{KernelError, KernelResult};
 
-/// A filter in the `TFSR1` encoding (see the module docs), borrowed.
+/// A filter in the `TFSR1` row-bitmap encoding (see the module docs), borrowed.
 #[derive(Debug, Clone, Copy)]
 pub struct SparseFilter<'a> {
     /// Output rows `O`.
