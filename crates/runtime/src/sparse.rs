@@ -30,9 +30,10 @@ pub enum SparsePolicy {
 /// Weight layer kinds with a sparse kernel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SparseLayerKind {
-    /// Ungrouped int8 convolution with `taps = KH·KW` filter taps.
+    /// Ungrouped int8 convolution: `taps = KH·KW` filter taps over `in_channels`.
     Conv {
         taps: usize,
+        in_channels: usize,
     },
     Depthwise,
     FullyConnected,
@@ -40,17 +41,22 @@ pub enum SparseLayerKind {
 
 /// Largest density (non-zero / all weights) at which the sparse kernel of `kind` is chosen.
 ///
-/// Measured on the host (AVX2) over the DS-CNN shapes, the crossovers are ≈ 0.45 for 1×1
-/// convs (16→32 at 14×14, 32→64 and 64→64 at 7×7), lower for k×k convs whose gather is
-/// `KH·KW` times larger, and lower still for depthwise, whose dense kernel is vectorized
-/// across channels while the sparse one is not. The thresholds sit below every measured
-/// crossover, so the choice errs towards dense.
+/// Measured on the host (AVX2, `cargo bench -p tinyforge-kernels --bench sparse`): the sparse
+/// conv's cost is a per-tile gather and requantization plus one step per non-zero, so it wins
+/// where a row has many weights to skip — crossovers ≈ 40 % for 1×1 convs of 32 input
+/// channels, ≈ 50 % for 64 (7×7 and 25×5 maps), ≈ 30 % for a 3×3 conv of 32 channels, but
+/// ≈ 10 % for 16 input channels and never for a 3×3 conv of one channel. Depthwise and the
+/// small FC layers run faster dense at every measured density (their dense kernels are tiny
+/// and vectorized across channels). The thresholds sit below the measured crossovers, so
+/// the choice errs towards dense.
 pub fn density_threshold(kind: SparseLayerKind) -> f64 {
     match kind {
-        SparseLayerKind::Conv { taps: 1 } => 0.35,
-        SparseLayerKind::Conv { .. } => 0.25,
-        SparseLayerKind::FullyConnected => 0.5,
-        SparseLayerKind::Depthwise => 0.1,
+        SparseLayerKind::Conv { taps, in_channels } => match taps * in_channels {
+            k if k >= 64 => 0.35,
+            k if k >= 32 => 0.25,
+            _ => 0.0,
+        },
+        SparseLayerKind::FullyConnected | SparseLayerKind::Depthwise => 0.0,
     }
 }
 
@@ -65,7 +71,8 @@ pub fn runs_sparse(
         SparsePolicy::Dense => false,
         SparsePolicy::Always => weights > 0,
         SparsePolicy::Auto => {
-            weights > 0 && (nonzeros as f64) <= density_threshold(kind) * weights as f64
+            let t = density_threshold(kind);
+            weights > 0 && t > 0.0 && (nonzeros as f64) <= t * weights as f64
         }
     }
 }
@@ -123,7 +130,10 @@ pub(crate) fn conv_kind(
     let eligible = p.input_shape.c == fs.c
         && (-127..=128).contains(&p.input_offset)
         && filter_bytes.len() == fs.n * k;
-    let kind = SparseLayerKind::Conv { taps: fs.h * fs.w };
+    let kind = SparseLayerKind::Conv {
+        taps: fs.h * fs.w,
+        in_channels: fs.c,
+    };
     if eligible && runs_sparse(policy, kind, nonzeros(filter_bytes), filter_bytes.len()) {
         if let Ok(w) = SparseS8::from_rows(bytemuck::cast_slice(filter_bytes), fs.n, k) {
             return crate::exec::Kind::ConvS8Sparse { p, w, bias };
@@ -250,7 +260,9 @@ mod tests {
         let mut sparse = Runtime::with_sparse_policy(g.clone(), SparsePolicy::Always).unwrap();
         assert_eq!(count_sparse(&sparse), 3);
         let mut auto = Runtime::new(g.clone()).unwrap();
-        assert_eq!(count_sparse(&auto), 3);
+        // The cost model runs the 3×3 conv over 8 channels (72 weights a row) and the 1×1
+        // conv over 32 channels sparse, the depthwise dense.
+        assert_eq!(count_sparse(&auto), 2);
         let mut dense = Runtime::with_sparse_policy(g, SparsePolicy::Dense).unwrap();
         assert_eq!(count_sparse(&dense), 0);
         for seed in 0..4u32 {

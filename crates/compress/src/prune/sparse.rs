@@ -73,7 +73,10 @@ pub fn sparse_layers(g: &Graph) -> Vec<SparseLayer> {
                 (
                     rows,
                     w.len() / rows.max(1),
-                    SparseLayerKind::Conv { taps },
+                    SparseLayerKind::Conv {
+                        taps,
+                        in_channels: shape.get(3).copied().unwrap_or(1),
+                    },
                     w.clone(),
                 )
             }
