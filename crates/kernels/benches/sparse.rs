@@ -12,8 +12,9 @@ use tinyforge_kernels::depthwise::{depthwise_conv2d_s8, DepthwiseS8Params};
 use tinyforge_kernels::fully_connected::{fully_connected_s8, FullyConnectedS8Params};
 use tinyforge_kernels::padding::Padding;
 use tinyforge_kernels::sparse::{
-    build_plan, conv2d_s8_sparse, conv2d_s8_sparse_scratch, depthwise_conv2d_s8_sparse,
-    depthwise_rows, fully_connected_s8_sparse, plan_len, SparsePlan,
+    build_plan, conv2d_s8_sparse_plan, conv2d_s8_sparse_plan_scratch,
+    depthwise_conv2d_s8_sparse_plan, depthwise_rows, fully_connected_s8_sparse_plan, plan_len,
+    SparsePlan,
 };
 use tinyforge_kernels::Shape4;
 
@@ -121,11 +122,11 @@ fn run(layer: Layer, density: f64, rng: &mut Rng) -> (f64, f64) {
             let plan = Plan::new(&filter, co, k * k * ci);
             let bias = vec![100; co];
             let mut out = vec![0i8; oh * ow * co];
-            let mut scratch = vec![0i16; conv2d_s8_sparse_scratch(k, k, ci)];
+            let mut scratch = vec![0i16; conv2d_s8_sparse_plan_scratch(k, k, ci)];
             let d =
                 time(|| conv2d_s8(&p, black_box(&input), &filter, Some(&bias), &mut out).unwrap());
             let sp = time(|| {
-                conv2d_s8_sparse(
+                conv2d_s8_sparse_plan(
                     &p,
                     black_box(&input),
                     &plan.get(),
@@ -165,7 +166,7 @@ fn run(layer: Layer, density: f64, rng: &mut Rng) -> (f64, f64) {
                 depthwise_conv2d_s8(&p, black_box(&input), &filter, Some(&bias), &mut out).unwrap()
             });
             let sp = time(|| {
-                depthwise_conv2d_s8_sparse(
+                depthwise_conv2d_s8_sparse_plan(
                     &p,
                     black_box(&input),
                     &plan.get(),
@@ -199,8 +200,14 @@ fn run(layer: Layer, density: f64, rng: &mut Rng) -> (f64, f64) {
                 fully_connected_s8(&p, black_box(&input), &filter, Some(&bias), &mut out).unwrap()
             });
             let sp = time(|| {
-                fully_connected_s8_sparse(&p, black_box(&input), &plan.get(), Some(&bias), &mut out)
-                    .unwrap()
+                fully_connected_s8_sparse_plan(
+                    &p,
+                    black_box(&input),
+                    &plan.get(),
+                    Some(&bias),
+                    &mut out,
+                )
+                .unwrap()
             });
             (d, sp)
         }

@@ -562,11 +562,12 @@ impl Step {
             .map_err(|e| self.err(e)),
             Kind::ConvS8Sparse { p, w, bias } => {
                 let fs = p.filter_shape;
-                let mut scratch = vec![0i16; k::sparse::conv2d_s8_sparse_scratch(fs.h, fs.w, fs.c)];
+                let mut scratch =
+                    vec![0i16; k::sparse::conv2d_s8_sparse_plan_scratch(fs.h, fs.w, fs.c)];
                 let x = as_i8(input(0)?);
                 w.plan()
                     .and_then(|plan| {
-                        k::sparse::conv2d_s8_sparse(
+                        k::sparse::conv2d_s8_sparse_plan(
                             &p.params(),
                             x,
                             &plan,
@@ -581,7 +582,7 @@ impl Step {
                 let x = as_i8(input(0)?);
                 w.plan()
                     .and_then(|plan| {
-                        k::sparse::fully_connected_s8_sparse(
+                        k::sparse::fully_connected_s8_sparse_plan(
                             &p.params(),
                             x,
                             &plan,
@@ -595,7 +596,7 @@ impl Step {
                 let x = as_i8(input(0)?);
                 w.plan()
                     .and_then(|plan| {
-                        k::sparse::depthwise_conv2d_s8_sparse(
+                        k::sparse::depthwise_conv2d_s8_sparse_plan(
                             &p.params(),
                             x,
                             &plan,

@@ -42,18 +42,19 @@ pub enum SparseLayerKind {
 /// Largest density (non-zero / all weights) at which the sparse kernel of `kind` is chosen.
 ///
 /// Measured on the host (AVX2, `cargo bench -p tinyforge-kernels --bench sparse`): the sparse
-/// conv's cost is a per-tile gather and requantization plus one step per non-zero, so it wins
-/// where a row has many weights to skip — crossovers ≈ 40 % for 1×1 convs of 32 input
-/// channels, ≈ 50 % for 64 (7×7 and 25×5 maps), ≈ 30 % for a 3×3 conv of 32 channels, but
-/// ≈ 10 % for 16 input channels and never for a 3×3 conv of one channel. Depthwise and the
-/// small FC layers run faster dense at every measured density (their dense kernels are tiny
-/// and vectorized across channels). The thresholds sit below the measured crossovers, so
-/// the choice errs towards dense.
+/// conv's cost is a per-tile gather and the same requantization as dense plus one step per
+/// non-zero, so it wins where rows are long enough for the skipped products to outweigh the
+/// gather — crossovers ≈ 50 % for 1×1 convs of 16, 32 and 64 input channels (14×14, 7×7 and
+/// 25×5 maps), ≈ 40 % for a 3×3 conv of 32 channels, never for a 3×3 conv of one channel
+/// (9-weight rows). Depthwise and the small FC layers run faster dense at every measured
+/// density (their dense kernels are tiny and vectorized across channels). The thresholds sit
+/// well below the measured crossovers (the timings vary by ±15 % on a busy host), so the
+/// choice errs towards dense.
 pub fn density_threshold(kind: SparseLayerKind) -> f64 {
     match kind {
         SparseLayerKind::Conv { taps, in_channels } => match taps * in_channels {
-            k if k >= 64 => 0.35,
-            k if k >= 32 => 0.25,
+            k if k >= 32 => 0.35,
+            k if k >= 16 => 0.25,
             _ => 0.0,
         },
         SparseLayerKind::FullyConnected | SparseLayerKind::Depthwise => 0.0,

@@ -1,10 +1,9 @@
-//! Int8 fully connected layer over a sparse filter in execution form ([`SparsePlan`]),
-//! bit-exact with [`fully_connected_s8_ref`](crate::fully_connected::fully_connected_s8_ref)
-//! on the dense filter. Each output walks only its row's non-zero weights. Needs symmetric
-//! weights (`filter_offset == 0`): with a weight zero point, a zero weight still contributes
-//! `filter_offset · x` and could not be skipped.
+//! Int8 fully connected layer over a `TFSR1` sparse filter (see [`super`]), bit-exact with
+//! [`fully_connected_s8_ref`](crate::fully_connected::fully_connected_s8_ref) on the decoded
+//! filter. Needs symmetric weights (`filter_offset == 0`): with a weight zero point, a zero
+//! weight still contributes `filter_offset · x` and could not be skipped.
 
-use super::SparsePlan;
+use super::{bitmap_bytes, for_each_set, SparseFilter};
 use crate::conv::quant::requantize_s8;
 use crate::fully_connected::FullyConnectedS8Params;
 use crate::{KernelError, KernelResult};
@@ -13,7 +12,7 @@ use crate::{KernelError, KernelResult};
 pub fn fully_connected_s8_sparse(
     p: &FullyConnectedS8Params<'_>,
     input: &[i8],
-    filter: &SparsePlan<'_>,
+    filter: &SparseFilter<'_>,
     bias: Option<&[i32]>,
     output: &mut [i8],
 ) -> KernelResult {
@@ -23,19 +22,29 @@ pub fn fully_connected_s8_sparse(
         bias.map(<[i32]>::len),
         output.len(),
     )?;
-    if p.filter_offset != 0 || filter.rows() != p.output_depth || filter.row_len() != p.input_depth
-    {
+    if p.filter_offset != 0 || filter.rows != p.output_depth || filter.row_len != p.input_depth {
         return Err(KernelError::BadParams);
     }
-    let k = p.input_depth;
+    filter.check()?;
+    let (k, b, data) = (p.input_depth, filter.block, filter.data);
+    let bm = bitmap_bytes(k, b);
     let per_channel = p.output_multiplier.len() > 1;
     for (x, out) in input.chunks(k).zip(output.chunks_mut(p.output_depth)) {
+        let mut pos = 0;
         for (o, y) in out.iter_mut().enumerate() {
-            let (cols, vals) = filter.row(o);
             let mut acc = 0i32;
-            for (&c, &w) in cols.iter().zip(vals) {
-                acc = acc.wrapping_add(w as i32 * (x[c as usize] as i32 + p.input_offset));
-            }
+            let bitmap = &data[pos..pos + bm];
+            let mut v = pos + bm;
+            for_each_set(bitmap, |jb| {
+                for e in 0..b {
+                    if let Some(&xv) = x.get(jb * b + e) {
+                        let w = data[v + e] as i8 as i32;
+                        acc = acc.wrapping_add(w.wrapping_mul(xv as i32 + p.input_offset));
+                    }
+                }
+                v += b;
+            });
+            pos = v;
             let c = if per_channel { o } else { 0 };
             *y = requantize_s8(
                 acc.wrapping_add(bias.map_or(0, |bs| bs[o])),
@@ -54,7 +63,7 @@ pub fn fully_connected_s8_sparse(
 mod tests {
     use super::*;
     use crate::fully_connected::fully_connected_s8_ref;
-    use crate::sparse::conv2d_s8_sparse::tests::plan_of;
+    use crate::sparse::{encode, encoded_len};
 
     #[test]
     fn matches_dense_reference() {
@@ -63,21 +72,14 @@ mod tests {
             s = s.wrapping_mul(1_103_515_245).wrapping_add(12345);
             s >> 8
         };
-        for &(batches, i, o, keep, per_channel) in &[
-            (1, 64, 10, 4, false),
-            (3, 37, 5, 4, true),
-            (2, 30, 7, 1, true),
-            (2, 30, 7, 1000, false),
+        for &(batches, i, o, block, per_channel) in &[
+            (1, 64, 10, 1, false),
+            (3, 37, 5, 1, true),
+            (2, 30, 7, 4, true),
         ] {
             let input: Vec<i8> = (0..batches * i).map(|_| r() as i8).collect();
             let filter: Vec<i8> = (0..o * i)
-                .map(|_| {
-                    if r().is_multiple_of(keep) {
-                        r() as i8
-                    } else {
-                        0
-                    }
-                })
+                .map(|_| if r().is_multiple_of(4) { r() as i8 } else { 0 })
                 .collect();
             let bias: Vec<i32> = (0..o).map(|_| (r() % 3001) as i32 - 1500).collect();
             let n = if per_channel { o } else { 1 };
@@ -99,8 +101,14 @@ mod tests {
             };
             let mut want = vec![0i8; batches * o];
             fully_connected_s8_ref(&p, &input, &filter, Some(&bias), &mut want).unwrap();
-            let (rs, cs, vs) = plan_of(&filter, o, i);
-            let f = SparsePlan::new(o, i, &rs, &cs, &vs).unwrap();
+            let mut enc = vec![0u8; encoded_len(&filter, o, i, block).unwrap()];
+            encode(&filter, o, i, block, &mut enc).unwrap();
+            let f = SparseFilter {
+                rows: o,
+                row_len: i,
+                block,
+                data: &enc,
+            };
             let mut got = vec![0i8; want.len()];
             fully_connected_s8_sparse(&p, &input, &f, Some(&bias), &mut got).unwrap();
             assert_eq!(got, want);

@@ -32,9 +32,11 @@
 //!
 //! # Execution
 //!
-//! The host kernels run a [`SparsePlan`] (per-row column/value lists, built once by the
-//! caller from a dense filter or a `TFSR2` blob); see [`conv2d_s8_sparse`] for the tiled
-//! sparse × dense product. Exactness: int32 accumulation of the same products in another
+//! The host kernels (`*_sparse_plan`) run a [`SparsePlan`] (per-row column/value lists, built
+//! once by the caller from a dense filter or a `TFSR2` blob); see [`conv2d_s8_sparse_plan`]
+//! for the tiled sparse × dense product. [`conv2d_s8_sparse`] and
+//! [`fully_connected_s8_sparse`] execute a `TFSR1` body ([`SparseFilter`]) straight from
+//! flash with no allocation, for generated no_std code. Exactness: int32 accumulation of the same products in another
 //! order gives the same bits (wrapping arithmetic is associative), and requantization is the
 //! dense kernels'; so outputs equal the dense kernels' byte for byte (tested here against the
 //! reference kernels over random sparse filters, shapes and strides).
@@ -44,18 +46,22 @@
 //! measured cost model; `tinyforge-deploy` emits `TFSR2` blobs for the C kernels.
 
 mod conv2d_s8_sparse;
-mod depthwise_conv2d_s8_sparse;
+mod conv2d_s8_sparse_plan;
+mod depthwise_conv2d_s8_sparse_plan;
 pub mod format;
 mod fully_connected_s8_sparse;
+mod fully_connected_s8_sparse_plan;
 mod plan;
 
 pub use conv2d_s8_sparse::{conv2d_s8_sparse, conv2d_s8_sparse_scratch, SPARSE_TILE};
-pub use depthwise_conv2d_s8_sparse::depthwise_conv2d_s8_sparse;
+pub use conv2d_s8_sparse_plan::{conv2d_s8_sparse_plan, conv2d_s8_sparse_plan_scratch, PLAN_TILE};
+pub use depthwise_conv2d_s8_sparse_plan::depthwise_conv2d_s8_sparse_plan;
 pub use format::{
     depthwise_rows, encode_tfsr2, smallest_encoding, tfsr2_len, Encoding, Layout, Tfsr2,
     LAYOUT_BITMAP, LAYOUT_GAPS, TFSR2_HEADER,
 };
 pub use fully_connected_s8_sparse::fully_connected_s8_sparse;
+pub use fully_connected_s8_sparse_plan::fully_connected_s8_sparse_plan;
 pub use plan::{build_plan, build_plan_tfsr2, plan_len, plan_len_tfsr2, SparsePlan};
 
 use crate::{KernelError, KernelResult};

@@ -13,7 +13,7 @@ use crate::depthwise::DepthwiseS8Params;
 use crate::{KernelError, KernelResult};
 
 /// Int8 depthwise conv with a sparse filter; `p` are the dense kernel's parameters.
-pub fn depthwise_conv2d_s8_sparse(
+pub fn depthwise_conv2d_s8_sparse_plan(
     p: &DepthwiseS8Params<'_>,
     input: &[i8],
     filter: &SparsePlan<'_>,
@@ -76,7 +76,7 @@ mod tests {
     use super::*;
     use crate::conv::ConvGeometry;
     use crate::depthwise::depthwise_conv2d_s8_ref;
-    use crate::sparse::conv2d_s8_sparse::tests::{lcg, plan_of};
+    use crate::sparse::conv2d_s8_sparse_plan::tests::{lcg, plan_of};
     use crate::sparse::depthwise_rows;
     use crate::Shape4;
 
@@ -130,7 +130,7 @@ mod tests {
         let (rs, cs, vs) = plan_of(&rows, oc, k * k);
         let plan = SparsePlan::new(oc, k * k, &rs, &cs, &vs).unwrap();
         let mut got = vec![0i8; want.len()];
-        depthwise_conv2d_s8_sparse(&p, &input, &plan, Some(&bias), &mut got).unwrap();
+        depthwise_conv2d_s8_sparse_plan(&p, &input, &plan, Some(&bias), &mut got).unwrap();
         assert_eq!(got, want, "h{h} c{c} m{mult_} k{k} s{stride} p{pad}");
     }
 
