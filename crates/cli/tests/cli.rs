@@ -255,6 +255,49 @@ fn bench_json_reports_a_latency() {
 }
 
 #[test]
+fn bench_compare_dense_reports_both_latencies_and_the_ratio() {
+    let o = bin()
+        .arg("bench")
+        .arg(model("kws_ref_model"))
+        .args(["--iters", "5", "--warmup", "1", "--compare-dense", "--json"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let (s, d) = (
+        v["median_us"].as_f64().unwrap(),
+        v["dense_median_us"].as_f64().unwrap(),
+    );
+    assert!(s > 0.0 && d > 0.0);
+    assert!(v["sparse_over_dense"].as_f64().unwrap() > 0.0);
+    // An unpruned model has no layer sparse enough to run on the sparse kernels.
+    assert_eq!(v["sparse_layers"].as_u64(), Some(0));
+}
+
+#[test]
+fn inspect_reports_tfsr2_weight_bytes_per_layer() {
+    let v = inspect_json("kws_ref_model", &[]);
+    let sw = &v["sparse_weights"];
+    assert_eq!(sw["format"], "TFSR2");
+    let layers = sw["layers"].as_array().unwrap();
+    assert!(!layers.is_empty());
+    let dense: u64 = layers
+        .iter()
+        .map(|l| l["dense_bytes"].as_u64().unwrap())
+        .sum();
+    let stored: u64 = layers
+        .iter()
+        .map(|l| l["stored_bytes"].as_u64().unwrap())
+        .sum();
+    assert_eq!(sw["dense_bytes"].as_u64(), Some(dense));
+    assert_eq!(sw["encoded_bytes"].as_u64(), Some(stored));
+    // Dense weights are stored dense: never more bytes than dense.
+    assert!(layers
+        .iter()
+        .all(|l| l["stored_bytes"].as_u64() <= l["dense_bytes"].as_u64()));
+}
+
+#[test]
 fn inspect_target_gives_a_verdict() {
     let v = inspect_json("kws_ref_model", &["--target", "stm32f746"]);
     assert_eq!(v["fits"], Value::Bool(true), "{v}");
