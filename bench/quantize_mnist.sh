@@ -3,14 +3,18 @@
 # (or takes MODEL=path/to/float.tflite), then quantizes it with calibration (and, for the QAT
 # rows, fine-tuning) on the training part and reports accuracy on the test split (last 2,000
 # images) before and after, and model bytes.
-#   bench/quantize_mnist.sh [EPOCHS] [QAT_EPOCHS]
-# Bars (issue 2): int8 PTQ drop <= 0.3 points, 4-bit QAT <= 1.0 (2-bit: the converter has no
-# 2-bit tensor type yet);
+#   bench/quantize_mnist.sh [EPOCHS] [QAT_EPOCHS] [QAT2_EPOCHS]
+# Bars (issue 2): int8 PTQ drop <= 0.3 points, 4-bit QAT <= 1.0, 2-bit QAT <= 3.0;
 # bytes int8 <= 0.27x float, int4 <= 0.15x.
+# Rows: int8, int4 (PTQ), int4_qat, int2 (PTQ, for reference), int2_qat (every conv and
+# depthwise layer at 2 bits; the dense head at 8, the QAT default), mixed_qat (the first conv
+# and the dense head at 8 bits, the rest at 2: bench/mnist_mixed.toml), and the per-layer
+# sensitivity table (--sensitivity).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 EPOCHS="${1:-16}"
 QAT="${2:-3}"
+QAT2="${3:-8}"
 OUT=runs/bench_quantize
 mkdir -p "$OUT"
 cargo build --release -p tinyforge
@@ -39,3 +43,7 @@ PY
 run int8 --bits 8
 run int4 --bits 4
 run int4_qat --bits 4 --qat "$QAT"
+run int2 --bits 2
+run int2_qat --bits 2 --qat "$QAT2" --qat-lr 1e-3
+run mixed_qat --per-layer bench/mnist_mixed.toml --qat "$QAT2" --qat-lr 1e-3
+"$TF" quantize "$OUT/model.tflite" --data data/mnist --sensitivity | tee "$OUT/sensitivity.txt"

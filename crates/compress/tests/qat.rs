@@ -87,13 +87,14 @@ fn qat_weights_convert_exactly_and_recover_accuracy() {
         &train,
         Some(&test),
         &QatOptions {
-            bits: 8,
+            convert: opts.convert.clone(),
             finetune: FineTune {
                 epochs: 4,
                 lr: 2e-3,
                 batch_size: 32,
                 ..FineTune::default()
             },
+            cosine: true,
         },
     )
     .unwrap();

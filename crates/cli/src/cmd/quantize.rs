@@ -1,5 +1,5 @@
 //! `tinyforge quantize`: post-training quantization of a float `.tflite` model to int8 (or
-//! packed int4 weights), with a before/after summary.
+//! packed int4 / int2 weights, per layer if asked), with a before/after summary.
 //!
 //! `--data` is read as `train` reads it (MNIST folder, CSV, image/WAV class folders, or raw
 //! `.bin` sample tensors shaped like the model input), or is a recipe `.toml` whose `[data]`
@@ -11,7 +11,10 @@
 //! calibrates and measures agreement with the float model. The quantization itself is
 //! `tinyforge_compress::quantize`; this module only loads, reports and writes. `--qat EPOCHS`
 //! first fine-tunes the float model with fake quantization on the part before the test split
-//! (`quantize::qat`), then converts the fine-tuned model exactly as without it.
+//! (`quantize::qat`, at each layer's own bit width), then converts the fine-tuned model exactly
+//! as without it. `--sensitivity` writes no model: it prints, for every weighted layer, the
+//! test accuracy with only that layer at 4 and at 2 bits (`quantize::sensitivity`), the input
+//! for a `--per-layer` file.
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -42,14 +45,15 @@ pub struct Args {
     #[arg(long, default_value_t = 8, value_parser = parse_bits)]
     pub bits: u8,
     /// TOML file of per-layer weight bits: `default = 8` and `[layers]` entries
-    /// `"<node index | output tensor | weight tensor name>" = 4`.
+    /// `"<node index | output tensor | weight tensor name>" = 4` (CONV_2D, DEPTHWISE_CONV_2D
+    /// and FULLY_CONNECTED layers; 8, 4 or 2).
     #[arg(long = "per-layer")]
     pub per_layer: Option<PathBuf>,
     /// Quantization-aware fine-tuning epochs (on the training part of `--data`) before
     /// conversion.
     #[arg(long)]
     pub qat: Option<usize>,
-    /// Learning rate of quantization-aware fine-tuning (Adam, constant).
+    /// Peak learning rate of quantization-aware fine-tuning (Adam, cosine decay to 0).
     #[arg(long, default_value_t = 2e-4)]
     pub qat_lr: f32,
     /// Random shift of image samples during quantization-aware fine-tuning, in pixels.
@@ -77,8 +81,12 @@ pub struct Args {
     #[arg(long)]
     pub litert: bool,
     /// Where to write the quantized model.
-    #[arg(long)]
-    pub out: PathBuf,
+    #[arg(long, required_unless_present = "sensitivity")]
+    pub out: Option<PathBuf>,
+    /// Print each weighted layer's test accuracy with only that layer at 4 and at 2 bits
+    /// (others int8) instead of writing a model.
+    #[arg(long, conflicts_with_all = ["qat", "per_layer"])]
+    pub sensitivity: bool,
     /// Print one JSON object instead of the table.
     #[arg(long)]
     pub json: bool,
@@ -252,6 +260,12 @@ fn per_layer_bits(path: &Path, g: &Graph) -> anyhow::Result<(Option<u8>, HashMap
     let text = std::fs::read_to_string(path).with_context(|| format!("{}", path.display()))?;
     let f: File = toml::from_str(&text).with_context(|| format!("{}", path.display()))?;
     let mut out = HashMap::new();
+    let weighted = quantize::weight_layers(g);
+    if let Some(d) = f.default {
+        if !matches!(d, 2 | 4 | 8) {
+            bail!("{}: default = {d} bits (8, 4 or 2)", path.display());
+        }
+    }
     for (key, bits) in f.layers {
         if !matches!(bits, 2 | 4 | 8) {
             bail!("{}: layer `{key}`: {bits} bits (8, 4 or 2)", path.display());
@@ -271,6 +285,14 @@ fn per_layer_bits(path: &Path, g: &Graph) -> anyhow::Result<(Option<u8>, HashMap
                 path.display()
             );
         };
+        if !weighted.contains(&n) {
+            bail!(
+                "{}: layer `{key}` is node {n} ({}), which has no weights; name a CONV_2D, \
+                 DEPTHWISE_CONV_2D or FULLY_CONNECTED layer",
+                path.display(),
+                g.nodes[n].op.name()
+            );
+        }
         out.insert(n, bits);
     }
     Ok((f.default, out))
@@ -290,6 +312,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         );
     }
     let data = load_data(&args.data, &float, args.calibration_samples)?;
+    if args.sensitivity {
+        return print_sensitivity(&args, &float, &data);
+    }
+    let Some(out_path) = args.out.clone() else {
+        bail!("--out is required");
+    };
     let mut opts = PtqOptions {
         calibration: match args.calibration {
             Method::Auto => None,
@@ -316,30 +344,30 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             let Some(train) = &data.train else {
                 bail!("--qat needs labelled --data (class labels) to fine-tune on");
             };
+            // Dense layers stay at 8 bits per output unit unless the per-layer file names
+            // them (see `qat::DENSE_BITS`).
+            opts.convert.fc_per_channel = true;
+            for (n, node) in float.nodes.iter().enumerate() {
+                if node.op.name() == "FULLY_CONNECTED" {
+                    opts.convert
+                        .layer_bits
+                        .entry(n)
+                        .or_insert(quantize::qat::DENSE_BITS);
+                }
+            }
             let qopts = QatOptions {
-                bits: opts.convert.default_bits,
+                convert: opts.convert.clone(),
                 finetune: FineTune {
                     epochs,
                     lr: args.qat_lr,
                     augment_shift: args.qat_shift,
                     ..FineTune::default()
                 },
+                cosine: true,
             };
-            if !opts.convert.layer_bits.is_empty() {
-                bail!(
-                    "--qat with --per-layer: quantization-aware training uses one weight bit width"
-                );
-            }
-            // The training engine fake-quantizes dense weights per output unit at 8 bits;
-            // convert them the same way so the integer weights are the trained ones.
-            opts.convert.fc_per_channel = true;
-            for (n, node) in float.nodes.iter().enumerate() {
-                if node.op.name() == "FULLY_CONNECTED" {
-                    opts.convert.layer_bits.insert(n, quantize::qat::DENSE_BITS);
-                }
-            }
             let r = quantize::qat(&float, train, None, &qopts)
                 .with_context(|| format!("{model}: quantization-aware training"))?;
+            opts.convert = r.convert;
             Some(r.graph)
         }
         None => None,
@@ -374,8 +402,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .iter()
         .filter_map(|t| t.data.as_ref().map(Vec::len))
         .sum();
-    std::fs::write(&args.out, &out_bytes)
-        .with_context(|| format!("{}: cannot write", args.out.display()))?;
+    std::fs::write(&out_path, &out_bytes)
+        .with_context(|| format!("{}: cannot write", out_path.display()))?;
     let bytes_after = out_bytes.len();
 
     if args.json {
@@ -396,8 +424,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .collect();
         let j = serde_json::json!({
             "model": model,
-            "out": args.out.display().to_string(),
+            "out": out_path.display().to_string(),
             "bits": opts.convert.default_bits,
+            "layer_bits": weight_bits_json(q),
             "qat_epochs": args.qat,
             "calibration": result.calibration.name(),
             "bias_corrected": result.bias_corrected,
@@ -418,7 +447,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     println!(
         "{model} → {} ({}-bit weights, int8 activations, calibration {} on {} samples{})",
-        args.out.display(),
+        out_path.display(),
         opts.convert.default_bits,
         result.calibration.name(),
         data.calib.len(),
@@ -477,6 +506,108 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             l.rel_error
         );
     }
+    Ok(())
+}
+
+/// The stored weight type of each weighted layer of a converted graph.
+fn weight_bits_json(q: &Graph) -> Vec<serde_json::Value> {
+    quantize::weight_layers(q)
+        .into_iter()
+        .filter_map(|n| {
+            let w = &q.tensors[q.nodes[n].inputs.get(1).copied().flatten()?];
+            Some(serde_json::json!({
+                "node": n, "op": q.nodes[n].op.name(), "weights": w.name,
+                "dtype": w.dtype.name(), "bytes": w.bytes(),
+            }))
+        })
+        .collect()
+}
+
+/// `--sensitivity`: one row per weighted layer, accuracy with only it at 4 and 2 bits.
+fn print_sensitivity(args: &Args, float: &Graph, data: &Data) -> anyhow::Result<()> {
+    let model = args.model.display().to_string();
+    let Some(labels) = &data.labels else {
+        bail!("--sensitivity needs labelled --data (class labels) to measure accuracy");
+    };
+    let opts = PtqOptions {
+        calibration: match args.calibration {
+            Method::Auto => None,
+            Method::Minmax => Some(Calibration::MinMax),
+            Method::Percentile => Some(Calibration::Percentile(args.percentile)),
+            Method::Mse => Some(Calibration::Mse),
+        },
+        convert: quantize::ConvertOptions {
+            float_io: args.float_io,
+            ..Default::default()
+        },
+        // Only the calibration method is taken from this run; every variant is converted
+        // from the same ranges.
+        bias_correction: false,
+    };
+    // The int8 model's calibration method is kept for every variant.
+    let base = quantize::ptq(float, &refs(&data.calib), &refs(&data.heldout), &opts)
+        .with_context(|| model.clone())?;
+    let ranges = base.stats.ranges(base.calibration);
+    let widths = [4u8, 2];
+    let test = refs(&data.test);
+    let acc_float = eval::accuracy(float, &test, labels)?;
+    let (acc8, rows) = quantize::sensitivity(float, &ranges, &opts.convert, &widths, &test, labels)
+        .with_context(|| model.clone())?;
+    if args.json {
+        let rows: Vec<_> = rows
+            .iter()
+            .map(|r| {
+                let mut o = serde_json::json!({
+                    "node": r.node, "op": r.op, "weights": r.weights, "params": r.params,
+                    "accuracy_int8": acc8,
+                });
+                for &(b, a) in &r.accuracy {
+                    o[format!("accuracy_{b}bit")] = serde_json::json!(a);
+                    o[format!("drop_{b}bit")] = serde_json::json!(acc8 - a);
+                }
+                o
+            })
+            .collect();
+        println!("{}", serde_json::Value::Array(rows));
+        return Ok(());
+    }
+    println!(
+        "{model}: accuracy on the test split ({} samples) with ONE layer at 4 or 2 bits, all \
+         others int8 (calibration {})",
+        test.len(),
+        base.calibration.name()
+    );
+    println!(
+        "float {:.2} %, all int8 {:.2} %",
+        100.0 * acc_float,
+        100.0 * acc8
+    );
+    println!();
+    println!(
+        "{:>4}  {:<18} {:<28} {:>7} {:>9} {:>8} {:>9} {:>8}",
+        "node", "op", "weights", "params", "4-bit %", "drop", "2-bit %", "drop"
+    );
+    for r in &rows {
+        let col = |b: u8| r.accuracy.iter().find(|(w, _)| *w == b).map(|&(_, a)| a);
+        let (a4, a2) = (col(4).unwrap_or(f64::NAN), col(2).unwrap_or(f64::NAN));
+        println!(
+            "{:>4}  {:<18} {:<28} {:>7} {:>9.2} {:>8.2} {:>9.2} {:>8.2}",
+            r.node,
+            r.op,
+            truncate(&r.weights, 28),
+            r.params,
+            100.0 * a4,
+            100.0 * (acc8 - a4),
+            100.0 * a2,
+            100.0 * (acc8 - a2)
+        );
+    }
+    println!();
+    println!(
+        "drop = points lost against all-int8. To use it, write a --per-layer file with the \
+         layers you can afford at low width, e.g.\n  default = 8\n  [layers]\n  \"{}\" = 2",
+        rows.first().map_or("0".to_string(), |r| r.node.to_string())
+    );
     Ok(())
 }
 

@@ -3,8 +3,17 @@
 //!
 //! - Weights of CONV_2D / DEPTHWISE_CONV_2D: symmetric per output channel (axis 0 for conv
 //!   `[O,KH,KW,I]`, axis 3 for depthwise `[1,KH,KW,C]`), zero point 0, range `−q..q` with
-//!   `q = 2^(bits−1) − 1` (127 for int8, 7 for int4). FULLY_CONNECTED: per-tensor (the
-//!   converter's default, which every TFLM version runs) unless asked for per-channel.
+//!   `q = 2^(bits−1) − 1` (127 for int8, 7 for int4) and scale `max|w| / q`.
+//!   FULLY_CONNECTED: per-tensor (the converter's default, which every TFLM version runs)
+//!   unless asked for per-channel.
+//! - 2-bit weights (`DType::I2`, tinyforge's packing) use all four levels −2..1 (a symmetric
+//!   ternary grid −1..1 would waste one) with zero point 0, so the grid is asymmetric:
+//!   `{−2s, −s, 0, s}`. A max-abs scale is poor at 2 bits (one outlier zeroes most weights),
+//!   so each channel's scale is the one of [`MSE_CANDIDATES`] fractions of `max|w|` (plus the
+//!   scales that put the largest positive weight at +1 or the most negative at −2) that
+//!   minimises the channel's squared rounding error; ties keep the smaller candidate index.
+//!   [`quantize_weights`] is the one place that rule lives: quantization-aware training
+//!   fake-quantizes with it too, so converted weights are the trained ones.
 //! - Biases: int32, scale `input_scale × weight_scale[c]`, zero point 0; a missing conv bias
 //!   becomes a zero bias as the converter emits one.
 //! - Activations: int8 per-tensor asymmetric from the calibrated range (which contains 0).
@@ -65,6 +74,57 @@ pub fn qmax(bits: u8) -> i32 {
     (1i32 << (bits.clamp(2, 8) - 1)) - 1
 }
 
+/// The integer range `(lo, hi)` of `bits`-bit weights: `−q..q` for 8 and 4 bits, the full
+/// two's complement `−2..1` for 2 bits.
+pub fn weight_grid(bits: u8) -> (i32, i32) {
+    match bits {
+        2 => (-2, 1),
+        b => (-qmax(b), qmax(b)),
+    }
+}
+
+/// Scales tried per channel by the 2-bit scale search: `k / MSE_CANDIDATES × max|w|`.
+pub const MSE_CANDIDATES: usize = 100;
+
+/// Squared error of `w` on the grid `lo..hi` with scale `s`.
+fn grid_error(w: &[f32], s: f32, (lo, hi): (f32, f32)) -> f64 {
+    w.iter()
+        .map(|&v| {
+            let d = v - (v / s).round().clamp(lo, hi) * s;
+            f64::from(d * d)
+        })
+        .sum()
+}
+
+/// The scale of one channel (values `w`) on `bits`-bit grid; see the module docs.
+pub fn channel_scale(w: &[f32], bits: u8) -> f32 {
+    let m = w.iter().fold(0f32, |a, v| a.max(v.abs()));
+    if m <= 0.0 || !m.is_finite() {
+        // An all-zero channel gets scale 1: any positive scale represents it exactly, and 1
+        // keeps the bias scale and requantization multiplier ordinary.
+        return 1.0;
+    }
+    let (lo, hi) = weight_grid(bits);
+    if bits != 2 {
+        return m / hi as f32;
+    }
+    let grid = (lo as f32, hi as f32);
+    let pos = w.iter().fold(0f32, |a, &v| a.max(v));
+    let neg = w.iter().fold(0f32, |a, &v| a.min(v));
+    let exact = [pos / hi as f32, -neg / -lo as f32];
+    let mut best = (f64::INFINITY, m);
+    let fractions = (1..=MSE_CANDIDATES).map(|k| m * k as f32 / MSE_CANDIDATES as f32);
+    for s in exact.into_iter().chain(fractions) {
+        if s > 0.0 {
+            let e = grid_error(w, s, grid);
+            if e < best.0 {
+                best = (e, s);
+            }
+        }
+    }
+    best.1
+}
+
 /// Union-find over tensor ids, for parameter sharing.
 struct Groups(Vec<usize>);
 
@@ -103,35 +163,31 @@ fn f32_data(t: &Tensor) -> CompressResult<Vec<f32>> {
         .collect())
 }
 
-/// Symmetric per-channel quantization of `w` (shape `shape`) along `axis` (`None`:
-/// per-tensor). Returns the integer values and the scale of each channel.
+/// Per-channel quantization of `w` (shape `shape`) along `axis` (`None`: per-tensor) on the
+/// `bits`-bit grid ([`weight_grid`]), zero point 0. Returns the integer values and the scale
+/// of each channel ([`channel_scale`]).
 pub fn quantize_weights(
     w: &[f32],
     shape: &[usize],
     axis: Option<usize>,
     bits: u8,
 ) -> (Vec<i8>, Vec<f32>) {
-    let q = qmax(bits) as f32;
+    let (lo, hi) = weight_grid(bits);
+    let (lo, hi) = (lo as f32, hi as f32);
     let (channels, inner) = match axis {
         Some(a) if a < shape.len() => (shape[a].max(1), shape[a + 1..].iter().product::<usize>()),
         _ => (1, w.len().max(1)),
     };
-    let chan = |i: usize| (i / inner) % channels;
-    let mut maxes = vec![0f32; channels];
-    for (i, v) in w.iter().enumerate() {
-        let c = chan(i);
-        maxes[c] = maxes[c].max(v.abs());
+    let chan = |i: usize| (i / inner.max(1)) % channels;
+    let mut per: Vec<Vec<f32>> = vec![Vec::new(); channels];
+    for (i, &v) in w.iter().enumerate() {
+        per[chan(i)].push(v);
     }
-    // An all-zero channel gets scale 1: any positive scale represents it exactly, and 1 keeps
-    // the bias scale and requantization multiplier ordinary.
-    let scales: Vec<f32> = maxes
-        .iter()
-        .map(|&m| if m > 0.0 { m / q } else { 1.0 })
-        .collect();
+    let scales: Vec<f32> = per.iter().map(|c| channel_scale(c, bits)).collect();
     let values = w
         .iter()
         .enumerate()
-        .map(|(i, &v)| (v / scales[chan(i)]).round().clamp(-q, q) as i8)
+        .map(|(i, &v)| (v / scales[chan(i)]).round().clamp(lo, hi) as i8)
         .collect();
     (values, scales)
 }
@@ -280,12 +336,7 @@ pub fn convert(
             let (dtype, data) = match bits {
                 8 => (DType::I8, i8_bytes(&values)),
                 4 => (DType::I4, packed::pack_i4(&values)),
-                _ => {
-                    return Err(CompressError::Unsupported(format!(
-                        "node {n} ({}): 2-bit weights have no IR tensor type yet",
-                        node.op.name()
-                    )))
-                }
+                _ => (DType::I2, packed::pack_i2(&values)),
             };
             let qt = Tensor {
                 name: ft.name.clone(),
@@ -452,5 +503,55 @@ mod tests {
         // All-zero channel: scale 1, values 0.
         let (q, s) = quantize_weights(&[0.0, 0.0], &[1, 2], None, 8);
         assert_eq!((q, s), (vec![0, 0], vec![1.0]));
+    }
+
+    #[test]
+    fn two_bit_weights_use_four_levels_and_an_mse_scale() {
+        // One large weight: a max-abs scale (0.9) would round every other weight to 0.
+        let w = [
+            0.9, -0.3, 0.25, -0.2, 0.2, 0.15, -0.15, 0.1, -0.1, 0.3, -0.25, 0.05, 0.22, -0.18,
+        ];
+        let (q, s) = quantize_weights(&w, &[1, 14], None, 2);
+        assert!(q.iter().all(|&v| (-2..=1).contains(&v)));
+        assert!(
+            q.iter().filter(|&&v| v != 0).count() >= 10,
+            "{q:?} at scale {s:?}"
+        );
+        let err = |s: f32| grid_error(&w, s, (-2.0, 1.0));
+        assert!(err(s[0]) < 0.9 * err(0.9), "{} vs {}", err(s[0]), err(0.9));
+        // Weights already on a 2-bit grid are reproduced exactly.
+        let g = [-0.5, -0.25, 0.0, 0.25, 0.25, -0.5];
+        let (q, s) = quantize_weights(&g, &[2, 3], Some(0), 2);
+        for (i, (&v, &x)) in q.iter().zip(&g).enumerate() {
+            assert_eq!(v as f32 * s[i / 3], x);
+        }
+    }
+
+    #[test]
+    fn two_bit_conversion_packs_four_weights_a_byte() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../testdata/models/hello_world_float.tflite"
+        );
+        let float = tinyforge_tflite::read_file(path).unwrap();
+        let samples: Vec<[f32; 1]> = (0..32).map(|i| [i as f32 * 0.2]).collect();
+        let refs: Vec<&[f32]> = samples.iter().map(|s| s.as_slice()).collect();
+        let stats = super::super::calibrate::collect(&float, &refs, 256).unwrap();
+        let opts = ConvertOptions {
+            default_bits: 2,
+            ..Default::default()
+        };
+        let ranges = stats.ranges(super::super::Calibration::MinMax);
+        let g = convert(&float, &ranges, &opts).unwrap();
+        let mut layers = 0;
+        for node in &g.nodes {
+            let w = &g.tensors[node.inputs[1].unwrap()];
+            assert_eq!(w.dtype, DType::I2);
+            assert_eq!(w.data.as_ref().unwrap().len(), w.elements().div_ceil(4));
+            layers += 1;
+        }
+        assert_eq!(layers, 3);
+        let bytes = tinyforge_tflite::write(&g).unwrap();
+        assert_eq!(tinyforge_tflite::read(&bytes).unwrap(), g);
     }
 }

@@ -9,7 +9,8 @@
 //! then output MSE). The winner then gets empirical bias correction ([`bias::correct`], on the
 //! calibration samples), kept only if it agrees at least as well on the held-out batch.
 //! [`qat::qat`] fine-tunes with fake quantization first; its result is
-//! converted by [`ptq`] the same way.
+//! converted by [`ptq`] the same way. [`sensitivity`] measures, layer by layer, what putting
+//! only that layer at 4 or 2 bits costs in accuracy, to choose per-layer bit widths.
 //!
 //! ```
 //! use tinyforge_compress::quantize::{eval, ptq, PtqOptions};
@@ -37,7 +38,7 @@ use tinyforge_graph::Graph;
 pub use calibrate::{Calibration, Stats};
 pub use convert::ConvertOptions;
 pub use eval::{Agreement, LayerError};
-pub use qat::{qat, QatOptions, QatResult};
+pub use qat::{qat, weight_layers, QatOptions, QatResult};
 
 use crate::error::{CompressError, CompressResult};
 
@@ -164,4 +165,61 @@ pub fn ptq_with_stats(
         bias_corrected_agreement,
         bias_corrected,
     })
+}
+
+/// Accuracy of the model with one weighted layer at a lower bit width (all others int8).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LayerSensitivity {
+    /// Node index in the float graph (a `--per-layer` key).
+    pub node: usize,
+    pub op: &'static str,
+    /// The layer's weight tensor name (also a `--per-layer` key).
+    pub weights: String,
+    /// Weight elements.
+    pub params: usize,
+    /// `(bits, accuracy)` for each width tried.
+    pub accuracy: Vec<(u8, f64)>,
+}
+
+/// Per-layer sensitivity: for every CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED layer of
+/// `float` and every width in `widths`, the accuracy on `samples` / `labels` when only that
+/// layer's weights have that width and all others are int8, with `base` (the int8 options and
+/// the calibrated `ranges`) otherwise unchanged. Returns the all-int8 accuracy and the rows.
+pub fn sensitivity(
+    float: &Graph,
+    ranges: &[Option<(f32, f32)>],
+    base: &ConvertOptions,
+    widths: &[u8],
+    samples: &[&[f32]],
+    labels: &[u32],
+) -> CompressResult<(f64, Vec<LayerSensitivity>)> {
+    let mut int8 = base.clone();
+    int8.default_bits = 8;
+    int8.layer_bits.clear();
+    let reference = eval::accuracy(&convert::convert(float, ranges, &int8)?, samples, labels)?;
+    let mut rows = Vec::new();
+    for n in weight_layers(float) {
+        let node = &float.nodes[n];
+        let w = node
+            .inputs
+            .get(1)
+            .copied()
+            .flatten()
+            .map(|t| &float.tensors[t]);
+        let mut accuracy = Vec::new();
+        for &bits in widths {
+            let mut o = int8.clone();
+            o.layer_bits.insert(n, bits);
+            let g = convert::convert(float, ranges, &o)?;
+            accuracy.push((bits, eval::accuracy(&g, samples, labels)?));
+        }
+        rows.push(LayerSensitivity {
+            node: n,
+            op: node.op.name(),
+            weights: w.map(|t| t.name.clone()).unwrap_or_default(),
+            params: w.map(|t| t.elements()).unwrap_or(0),
+            accuracy,
+        });
+    }
+    Ok((reference, rows))
 }
