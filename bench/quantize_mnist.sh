@@ -43,6 +43,9 @@ PY
 run int8 --bits 8
 run int4 --bits 4
 run int4_qat --bits 4 --qat "$QAT"
+echo "2-bit rows: int2 = every layer at 2 bits, no fine-tuning; int2_qat = every conv and"
+echo "depthwise layer at 2 bits, the dense head (640 weights) at 8 bits (the --qat default);"
+echo "mixed_qat = int2_qat with the first conv (144 weights) at 8 bits too."
 run int2 --bits 2
 run int2_qat --bits 2 --qat "$QAT2" --qat-lr 1e-3
 run mixed_qat --per-layer bench/mnist_mixed.toml --qat "$QAT2" --qat-lr 1e-3
