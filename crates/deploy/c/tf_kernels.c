@@ -656,8 +656,63 @@ TF_INLINE void dw_packed(const tf_dw_params *p, const int8_t *in, int8_t *out, i
         }
 }
 
+/* depth_mult 1 with whole bytes per tap row (C a multiple of 8 / bits): taps outer,
+ * channels inner, so each packed byte is decoded once per tap into its 2 or 4
+ * weights; the accumulators of a block of channels live on the stack. */
+TF_INLINE void dw_packed_rows(const tf_dw_params *p, const int8_t *in, int8_t *out, int bits)
+{
+    const uint8_t *w = (const uint8_t *)(const void *)p->filter;
+    const int C = p->in_c, per = 8 / bits;
+    const int32_t off = p->in_offset;
+    int32_t acc[TF_DW_BLOCK];
+    for (int b = 0; b < p->batches; b++)
+        for (int oy = 0; oy < p->out_h; oy++) {
+            const int y0 = oy * p->stride_h - p->pad_h;
+            int ky_lo, ky_hi;
+            tap_range(y0, p->k_h, p->dil_h, p->in_h, &ky_lo, &ky_hi);
+            for (int ox = 0; ox < p->out_w; ox++) {
+                const int x0 = ox * p->stride_w - p->pad_w;
+                int kx_lo, kx_hi;
+                tap_range(x0, p->k_w, p->dil_w, p->in_w, &kx_lo, &kx_hi);
+                int8_t *o = out + (((size_t)b * p->out_h + oy) * p->out_w + ox) * C;
+                for (int c0 = 0; c0 < C; c0 += TF_DW_BLOCK) {
+                    const int cn = C - c0 < TF_DW_BLOCK ? C - c0 : TF_DW_BLOCK;
+                    for (int c = 0; c < cn; c++) acc[c] = p->bias ? p->bias[c0 + c] : 0;
+                    for (int ky = ky_lo; ky < ky_hi; ky++) {
+                        const int iy = y0 + ky * p->dil_h;
+                        for (int kx = kx_lo; kx < kx_hi; kx++) {
+                            const int ix = x0 + kx * p->dil_w;
+                            const int8_t *x = in + (((size_t)b * p->in_h + iy) * p->in_w + ix) * C + c0;
+                            const uint8_t *q = w + (((size_t)ky * p->k_w + kx) * C + c0) / per;
+                            for (int c = 0; c < cn; c += per, q++) {
+                                const uint32_t byte = *q;
+                                for (int j = 0; j < per; j++) {
+                                    const uint32_t f = bits == 4 ? (byte >> (4 * j)) & 0xFu
+                                                                 : (byte >> (2 * j)) & 3u;
+                                    const int32_t wv = bits == 4 ? (int32_t)(f ^ 8u) - 8
+                                                                 : (int32_t)(f ^ 2u) - 2;
+                                    acc[c + j] += (x[c + j] + off) * wv;
+                                }
+                            }
+                        }
+                    }
+                    for (int c = 0; c < cn; c++) {
+                        const int32_t v = mbqm(acc[c], p->mult[c0 + c], p->shift[c0 + c]) + p->out_offset;
+                        o[c0 + c] = (int8_t)clamp(v, p->act_min, p->act_max);
+                    }
+                }
+            }
+        }
+}
+
 void tf_depthwise_conv2d_packed(const tf_dw_params *p, const int8_t *in, int8_t *out)
 {
+    const int per = p->wbits == 4 ? 2 : 4;
+    if (p->depth_mult == 1 && p->in_c % per == 0 && TF_DW_BLOCK % per == 0) {
+        if (p->wbits == 4) dw_packed_rows(p, in, out, 4);
+        else dw_packed_rows(p, in, out, 2);
+        return;
+    }
     if (p->wbits == 4) dw_packed(p, in, out, 4);
     else dw_packed(p, in, out, 2);
 }
