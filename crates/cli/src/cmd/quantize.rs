@@ -327,7 +327,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         },
         ..Default::default()
     };
-    opts.bias_correction = !args.no_bias_correction;
+    // After QAT the reference is the fake-quantized network it trained, not the latent float
+    // weights that bias correction would pull the integer model back towards (at 2 bits that
+    // undoes the fine-tuning), so QAT results are converted without it.
+    opts.bias_correction = !args.no_bias_correction && args.qat.is_none();
     opts.convert.default_bits = args.bits;
     opts.convert.float_io = args.float_io;
     if let Some(p) = &args.per_layer {
