@@ -8,7 +8,8 @@
 //!   sane options. Unsupported ops are an error naming the op and listing
 //!   [`SUPPORTED_OPS`](tinyforge_graph::SUPPORTED_OPS).
 //! * [`write()`]: a schema-3 `.tflite` that LiteRT and TFLite Micro load; `read(write(g)) == g`.
-//!   [`write_with`] with [`WriteOptions::compact`]: the smallest file TFLite Micro loads.
+//!   [`write_with`] with [`WriteOptions::compact`] (no unread names or tensors) or
+//!   [`WriteOptions::tflm_only`]: the smallest file TFLite Micro loads.
 //!
 //! Packed weights: TFLite's `INT4` (code 17) is [`DType::I4`](tinyforge_graph::DType::I4),
 //! two per byte, low nibble first, as TFLite Micro unpacks it. The schema's `INT2` (code 19) is

@@ -9,8 +9,9 @@
 //! constants are a [`TfliteError::Write`], never a panic or a file that fails to load.
 //!
 //! Constants with identical bytes share one buffer (runtimes treat buffers as read-only).
-//! [`write_with`] and [`WriteOptions::compact`] drop everything TFLite Micro does not read, for
-//! the smallest file a microcontroller can load (see [`WriteOptions`]).
+//! [`write_with`] with [`WriteOptions::compact`] drops what no runtime reads; with
+//! [`WriteOptions::tflm_only`] also what only TFLite Micro can do without, for the smallest file
+//! a microcontroller loads (see [`WriteOptions`]).
 
 use std::collections::HashMap;
 
@@ -38,14 +39,17 @@ fn err(msg: impl Into<String>) -> TfliteError {
 /// What [`write_with`] keeps beyond what a runtime executes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct WriteOptions {
-    /// Write only what TFLite Micro reads: tensors no operator or graph edge uses are left out
-    /// (the rest renumbered in order), tensor names only on graph inputs and outputs, no model
-    /// description or subgraph name, no quantization on int32 biases of per-channel int8
-    /// convolutions (implied: TFLM derives the requantization from input, filter and output), and
-    /// one zero point for per-channel parameters whose zero points are all equal (TFLM's
-    /// allocator broadcasts a length-1 zero-point array; LiteRT refuses it, so such files are
-    /// for TFLite Micro only).
+    /// Leave out what no runtime reads: tensors no operator or graph edge uses (the rest
+    /// renumbered in order), tensor names except on graph inputs and outputs, the model
+    /// description and the subgraph name. LiteRT and TFLite Micro both load the result.
     pub compact: bool,
+    /// Also drop what only TFLite Micro can do without (implies `compact`): no quantization on
+    /// int32 biases of per-channel int8 convolutions (TFLM derives the requantization from
+    /// input, filter and output) and one zero point for per-channel parameters whose zero
+    /// points are all equal (TFLM's allocator broadcasts a length-1 zero-point array). LiteRT
+    /// refuses such files ("1 zero_point values and 16 scale values"), so they are for
+    /// microcontrollers only.
+    pub tflm_only: bool,
 }
 
 /// Serialises `graph` as a `.tflite` flatbuffer that LiteRT and TFLite Micro load.
@@ -153,7 +157,8 @@ fn implied_bias_quant(graph: &Graph, nodes: &[FlatNode]) -> Vec<bool> {
 /// Serialises `graph` as a `.tflite` flatbuffer, keeping what `opts` asks for.
 pub fn write_with(graph: &Graph, opts: &WriteOptions) -> Result<Vec<u8>> {
     let compacted;
-    let graph = if opts.compact {
+    let compact = opts.compact || opts.tflm_only;
+    let graph = if compact {
         compacted = used_only(graph);
         &compacted
     } else {
@@ -164,7 +169,7 @@ pub fn write_with(graph: &Graph, opts: &WriteOptions) -> Result<Vec<u8>> {
     let io: Vec<bool> = (0..graph.tensors.len())
         .map(|i| graph.inputs.contains(&i) || graph.outputs.contains(&i))
         .collect();
-    let implied = if opts.compact {
+    let implied = if opts.tflm_only {
         implied_bias_quant(graph, &nodes)
     } else {
         vec![false; graph.tensors.len()]
@@ -205,9 +210,9 @@ pub fn write_with(graph: &Graph, opts: &WriteOptions) -> Result<Vec<u8>> {
         .enumerate()
         .map(|(i, (t, &b))| {
             let how = TensorForm {
-                name: !opts.compact || io[i],
+                name: !compact || io[i],
                 quant: !implied[i],
-                one_zero_point: opts.compact,
+                one_zero_point: opts.tflm_only,
             };
             write_tensor(&mut fbb, t, b, how)
         })
@@ -279,7 +284,7 @@ pub fn write_with(graph: &Graph, opts: &WriteOptions) -> Result<Vec<u8>> {
         let inputs = fbb.create_vector(&inputs);
         let outputs = fbb.create_vector(&outputs);
         let operators = fbb.create_vector(&operators);
-        let name = (!opts.compact).then(|| fbb.create_string(&graph.name));
+        let name = (!compact).then(|| fbb.create_string(&graph.name));
         let start = fbb.start_table();
         fbb.push_slot_always(vt(TENSORS), tensors);
         fbb.push_slot_always(vt(INPUTS), inputs);
@@ -295,7 +300,7 @@ pub fn write_with(graph: &Graph, opts: &WriteOptions) -> Result<Vec<u8>> {
         use field::model::*;
         let codes = fbb.create_vector(&codes);
         let subgraphs = fbb.create_vector(&[subgraph]);
-        let description = (!opts.compact).then(|| fbb.create_string("tinyforge"));
+        let description = (!compact).then(|| fbb.create_string("tinyforge"));
         let buffers = fbb.create_vector(&buffers);
         let start = fbb.start_table();
         fbb.push_slot_always::<u32>(vt(VERSION), SCHEMA_VERSION);

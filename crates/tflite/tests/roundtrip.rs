@@ -107,12 +107,15 @@ fn read_file_names_the_file() {
     assert!(e.contains("junk.tflite") && e.contains("flatbuffer"), "{e}");
 }
 
-/// The compact form keeps everything a runtime executes: read back, the graph computes the
-/// same (same ops, shapes, types, data, scales and zero points), and only names of inner
-/// tensors and the implied bias parameters of per-channel convolutions are gone.
+/// The TFLite-Micro-only form keeps everything a runtime executes: read back, the graph
+/// computes the same (same ops, shapes, types, data, scales and zero points), and only names of
+/// inner tensors and the implied bias parameters of per-channel convolutions are gone.
 #[test]
 fn compact_files_keep_what_runs_and_are_smaller() {
-    let compact = tinyforge_tflite::WriteOptions { compact: true };
+    let compact = tinyforge_tflite::WriteOptions {
+        tflm_only: true,
+        ..Default::default()
+    };
     for name in [
         "pretrainedResnet_quant",
         "kws_ref_model",
@@ -160,7 +163,10 @@ fn compact_files_drop_unused_tensors_and_share_buffers() {
     orphan.name = "orphan".into();
     g.tensors.push(orphan);
     let plain = write(&g).unwrap();
-    let compact = tinyforge_tflite::WriteOptions { compact: true };
+    let compact = tinyforge_tflite::WriteOptions {
+        compact: true,
+        ..Default::default()
+    };
     let back = read(&tinyforge_tflite::write_with(&g, &compact).unwrap()).unwrap();
     assert_eq!(back.tensors.len(), n);
     // The duplicate constant costs no second buffer even when kept.

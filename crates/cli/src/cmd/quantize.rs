@@ -75,11 +75,11 @@ pub struct Args {
     /// Keep float inputs/outputs (QUANTIZE/DEQUANTIZE at the edges) instead of int8.
     #[arg(long)]
     pub float_io: bool,
-    /// Write a file LiteRT also loads (per-channel zero-point arrays in full, every tensor
-    /// named, bias parameters written out). Without it the file holds only what TFLite Micro
-    /// reads.
+    /// Write the smallest file TFLite Micro loads: one zero point per per-channel tensor and no
+    /// bias parameters TFLM derives itself. LiteRT refuses such files, so without this flag the
+    /// file (already free of unread names and tensors) loads in LiteRT and TFLite Micro alike.
     #[arg(long)]
-    pub litert: bool,
+    pub tflm_only: bool,
     /// Where to write the quantized model.
     #[arg(long, required_unless_present = "sensitivity")]
     pub out: Option<PathBuf>,
@@ -395,7 +395,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .map(|m| m.len() as usize)
         .with_context(|| model.clone())?;
     let write_opts = tinyforge_tflite::WriteOptions {
-        compact: !args.litert,
+        compact: true,
+        tflm_only: args.tflm_only,
     };
     let out_bytes = tinyforge_tflite::write_with(q, &write_opts)
         .with_context(|| format!("{model}: cannot encode the quantized model"))?;
@@ -665,8 +666,11 @@ pub fn pipeline_stage(c: &mut super::pipeline::Ctx) -> anyhow::Result<()> {
     let bytes_float = std::fs::metadata(&model)
         .with_context(|| model.display().to_string())?
         .len() as usize;
-    // Later stages (deploy, run) read it with our reader: the TFLite Micro form is enough.
-    let compact = tinyforge_tflite::WriteOptions { compact: true };
+    // Users also open the pipeline's model in LiteRT: the compact form both runtimes load.
+    let compact = tinyforge_tflite::WriteOptions {
+        compact: true,
+        ..Default::default()
+    };
     let bytes = tinyforge_tflite::write_with(&result.graph, &compact)
         .context("cannot encode the quantized model")?;
     let out = c.out.join("model_int8.tflite");
