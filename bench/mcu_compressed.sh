@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The MNIST DS-CNN recipe on the emulated Cortex-M4F (QEMU mps2-an386) with each weight
 # storage the code generator emits: dense int8, packed int4 and int2 (read in place), and an
-# 80 %-pruned model as dense int8 (`deploy --dense`) and as TFSR1 sparse rows. Prints filter
+# 80 %-pruned model as dense int8 (`deploy --dense`) and as TFSR2 sparse blobs. Prints filter
 # bytes, flash of the whole image, instructions per inference and test accuracy, and checks the
 # device's outputs against the host runtime. Needs scripts/install-mcu-tools.sh.
 # Usage: bench/mcu_compressed.sh [tinyforge binary]   (OUT=dir keeps the models)

@@ -739,7 +739,80 @@ void tf_fully_connected_packed(const tf_fc_params *p, const int8_t *in, int8_t *
     else fc_packed(p, in, out, 2);
 }
 
-/* ---- compressed filters: sparse rows (TFSR1) -------------------------- */
+/* ---- compressed filters: TFSR2 sparse blobs ---------------------------- */
+
+/* A TFSR2 blob (crates/kernels/src/sparse/format.rs) starts with a 4-byte header:
+ * layout (1 = row bitmaps, 2 = gap stream), block size (1 or 4), 0, 0. Kernels
+ * read layout and block from the header, so `filter` is the blob as emitted. */
+#define TF_TFSR2_BITMAP 1
+#define TF_TFSR2_GAPS 2
+
+/* Sequential reader of a gap body: `next` is the position (row * nb + block) of the
+ * next stored block, UINT32_MAX once all were read. Walking the stream in order is
+ * all any kernel needs: rows are visited in order in every pass. */
+typedef struct {
+    const int8_t *v;
+    const uint8_t *codes;
+    uint32_t c, left, next;
+} tf_gaps;
+
+TF_INLINE void gaps_advance(tf_gaps *g, uint32_t cur)
+{
+    if (!g->left) {
+        g->next = UINT32_MAX;
+        return;
+    }
+    for (;;) {
+        const uint32_t code = (uint32_t)(g->codes[g->c >> 1] >> ((g->c & 1u) * 4u)) & 15u;
+        g->c++;
+        cur += code;
+        if (code != 15u) break;
+    }
+    g->next = cur;
+}
+
+TF_INLINE void gaps_start(tf_gaps *g, const uint8_t *blob, int block)
+{
+    const uint32_t stored = (uint32_t)blob[4] | (uint32_t)blob[5] << 8 | (uint32_t)blob[6] << 16 |
+                            (uint32_t)blob[7] << 24;
+    g->v = (const int8_t *)(const void *)(blob + 8);
+    g->codes = blob + 8 + (size_t)block * stored;
+    g->c = 0;
+    g->left = stored;
+    gaps_advance(g, 0);
+}
+
+/* Consumes the stored block at g->next; returns its values. */
+TF_INLINE const int8_t *gaps_take(tf_gaps *g, int block)
+{
+    const int8_t *v = g->v;
+    g->v += block;
+    g->left--;
+    gaps_advance(g, g->next + 1u);
+    return v;
+}
+
+/* acc[t] += dot(a[t], row) for the stored blocks of the row that covers positions
+ * [row0, row0 + nb) of a gap body, n (1..4) patches. */
+TF_INLINE void gdot(const int8_t *const a[4], int n, tf_gaps *g, uint32_t row0, int nb, int K,
+                    int block, int32_t acc[4])
+{
+    int32_t s0 = acc[0], s1 = acc[1], s2 = acc[2], s3 = acc[3];
+    const int8_t *a0 = a[0], *a1 = a[1], *a2 = a[2], *a3 = a[3];
+    const uint32_t end = row0 + (uint32_t)nb;
+    while (g->next < end) {
+        const int j = (int)(g->next - row0) * block;
+        const int8_t *v = gaps_take(g, block);
+        for (int e = 0; e < block && j + e < K; e++) {
+            const int32_t wv = v[e];
+            s0 += a0[j + e] * wv;
+            if (n > 1) s1 += a1[j + e] * wv;
+            if (n > 2) s2 += a2[j + e] * wv;
+            if (n > 3) s3 += a3[j + e] * wv;
+        }
+    }
+    acc[0] = s0; acc[1] = s1; acc[2] = s2; acc[3] = s3;
+}
 
 #if defined(__GNUC__) || defined(__clang__)
 #define TF_CTZ(x) __builtin_ctz(x)
@@ -836,10 +909,15 @@ TF_INLINE void conv_sparse_pixels(const tf_conv_params *p, const int8_t *in, con
         a[t] = t < n ? conv_patch(p, in, b, (px + t) / p->out_w, (px + t) % p->out_w,
                                   scratch ? scratch + (size_t)t * K : NULL)
                      : a[t - 1];
-    const uint8_t *row = (const uint8_t *)(const void *)p->filter;
+    const uint8_t *blob = (const uint8_t *)(const void *)p->filter;
+    const uint8_t *row = blob + 4;
+    const int gaps = blob[0] == TF_TFSR2_GAPS, nb = (K + block - 1) / block;
+    tf_gaps g = {NULL, NULL, 0, 0, UINT32_MAX};
+    if (gaps) gaps_start(&g, blob, block);
     for (int oc = 0; oc < oc_n; oc++) {
         int32_t acc[4] = {p->bias[oc], p->bias[oc], p->bias[oc], p->bias[oc]};
-        row = sdot(a, 4, row, K, bm, block, acc);
+        if (gaps) gdot(a, 4, &g, (uint32_t)oc * (uint32_t)nb, nb, K, block, acc);
+        else row = sdot(a, 4, row, K, bm, block, acc);
         for (int t = 0; t < n; t++) {
             const size_t at = (size_t)(px + t) * oc_n + oc;
             ob[at] = conv_epilogue(p, acc[t], p->mult[oc], p->shift[oc], sb ? sb + at : NULL);
@@ -867,20 +945,25 @@ static void conv_sparse(const tf_conv_params *p, const int8_t *in, const int8_t 
 void tf_conv2d_sparse(const tf_conv_params *p, const int8_t *in, const int8_t *skip, int8_t *out,
                       int8_t *scratch)
 {
-    conv_sparse(p, in, skip, out, scratch, p->sparse_block);
+    conv_sparse(p, in, skip, out, scratch, ((const uint8_t *)(const void *)p->filter)[1]);
 }
 
 /* One pass over the encoding per sample (fully-connected layers run one sample). */
 TF_INLINE void fc_sparse(const tf_fc_params *p, const int8_t *in, int8_t *out, int block)
 {
     const int K = p->in_n, n_out = p->out_n, pc = p->per_channel ? 1 : 0;
-    const int bm = ((K + block - 1) / block + 7) / 8;
+    const int bm = ((K + block - 1) / block + 7) / 8, nb = (K + block - 1) / block;
+    const uint8_t *blob = (const uint8_t *)(const void *)p->filter;
+    const int gaps = blob[0] == TF_TFSR2_GAPS;
     for (int b = 0; b < p->batches; b++) {
         const int8_t *a[4] = {in + (size_t)b * K, NULL, NULL, NULL};
-        const uint8_t *row = (const uint8_t *)(const void *)p->filter;
+        const uint8_t *row = blob + 4;
+        tf_gaps g = {NULL, NULL, 0, 0, UINT32_MAX};
+        if (gaps) gaps_start(&g, blob, block);
         for (int r = 0; r < n_out; r++) {
             int32_t acc[4] = {p->bias ? p->bias[r] : 0, 0, 0, 0};
-            row = sdot(a, 1, row, K, bm, block, acc);
+            if (gaps) gdot(a, 1, &g, (uint32_t)r * (uint32_t)nb, nb, K, block, acc);
+            else row = sdot(a, 1, row, K, bm, block, acc);
             out[(size_t)b * n_out + r] = (int8_t)clamp(
                 mbqm(acc[0], p->mult[r * pc], p->shift[r * pc]) + p->out_offset, p->act_min, p->act_max);
         }
@@ -889,8 +972,73 @@ TF_INLINE void fc_sparse(const tf_fc_params *p, const int8_t *in, int8_t *out, i
 
 void tf_fully_connected_sparse(const tf_fc_params *p, const int8_t *in, int8_t *out)
 {
-    if (p->sparse_block == 4) fc_sparse(p, in, out, 4);
+    if (((const uint8_t *)(const void *)p->filter)[1] == 4) fc_sparse(p, in, out, 4);
     else fc_sparse(p, in, out, 1);
+}
+
+/* Adds the taps of one stored block (taps j .. j + block - 1 of channel oc) that fall
+ * inside the input; bias is not folded for depthwise (border taps are skipped). */
+TF_INLINE int32_t dw_block(const tf_dw_params *p, const int8_t *in, int b, int y0, int x0, int ic,
+                           int j, const int8_t *v, int block, int32_t acc)
+{
+    const int taps = p->k_h * p->k_w;
+    for (int e = 0; e < block && j + e < taps; e++) {
+        const int32_t wv = v[e];
+        const int t = j + e, ky = t / p->k_w, kx = t % p->k_w;
+        const int iy = y0 + ky * p->dil_h, ix = x0 + kx * p->dil_w;
+        if (wv && iy >= 0 && ix >= 0 && iy < p->in_h && ix < p->in_w)
+            acc += (in[(((size_t)b * p->in_h + iy) * p->in_w + ix) * p->in_c + ic] + p->in_offset) * wv;
+    }
+    return acc;
+}
+
+/* One walk of the blob (rows = output channels' taps) per output pixel. Not for the
+ * in-place plan: deploy keeps in-place depthwise filters dense. */
+TF_INLINE void dw_sparse(const tf_dw_params *p, const int8_t *in, int8_t *out, int block)
+{
+    const uint8_t *blob = (const uint8_t *)(const void *)p->filter;
+    const int gaps = blob[0] == TF_TFSR2_GAPS, out_c = p->out_c, dm = p->depth_mult;
+    const int nb = (p->k_h * p->k_w + block - 1) / block, bm = (nb + 7) / 8;
+    for (int b = 0; b < p->batches; b++)
+        for (int oy = 0; oy < p->out_h; oy++)
+            for (int ox = 0; ox < p->out_w; ox++) {
+                const int y0 = oy * p->stride_h - p->pad_h, x0 = ox * p->stride_w - p->pad_w;
+                int8_t *o = out + (((size_t)b * p->out_h + oy) * p->out_w + ox) * out_c;
+                const uint8_t *row = blob + 4;
+                tf_gaps g = {NULL, NULL, 0, 0, UINT32_MAX};
+                if (gaps) gaps_start(&g, blob, block);
+                for (int oc = 0; oc < out_c; oc++) {
+                    const int ic = oc / dm;
+                    int32_t acc = p->bias ? p->bias[oc] : 0;
+                    if (gaps) {
+                        const uint32_t row0 = (uint32_t)oc * (uint32_t)nb, end = row0 + (uint32_t)nb;
+                        while (g.next < end) {
+                            const int j = (int)(g.next - row0) * block;
+                            acc = dw_block(p, in, b, y0, x0, ic, j, gaps_take(&g, block), block, acc);
+                        }
+                    } else {
+                        const int8_t *v = (const int8_t *)(const void *)(row + bm);
+                        for (int i = 0; i < bm; i++) {
+                            uint32_t bits = row[i];
+                            while (bits) {
+                                const int j = (8 * i + TF_CTZ(bits)) * block;
+                                bits &= bits - 1u;
+                                acc = dw_block(p, in, b, y0, x0, ic, j, v, block, acc);
+                                v += block;
+                            }
+                        }
+                        row = (const uint8_t *)(const void *)v;
+                    }
+                    const int32_t r = mbqm(acc, p->mult[oc], p->shift[oc]) + p->out_offset;
+                    o[oc] = (int8_t)clamp(r, p->act_min, p->act_max);
+                }
+            }
+}
+
+void tf_depthwise_conv2d_sparse(const tf_dw_params *p, const int8_t *in, int8_t *out)
+{
+    if (((const uint8_t *)(const void *)p->filter)[1] == 4) dw_sparse(p, in, out, 4);
+    else dw_sparse(p, in, out, 1);
 }
 
 /* ---- pooling ---------------------------------------------------------- */

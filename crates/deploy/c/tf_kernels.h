@@ -128,11 +128,19 @@ void tf_fully_connected_s8(const tf_fc_params *p, const int8_t *in, int8_t *out)
  *   two's complement. int4 is TFLite's INT4 layout (two per byte, element 2k in
  *   the low nibble); int2 is tinyforge's (four per byte, element 4k+j in bits
  *   2j..2j+1). Arithmetic is the int8 kernels' on the unpacked values.
- * - sparse (tf_*_sparse, `sparse_block` 1 or 4): tinyforge's TFSR1 row encoding
- *   (crates/kernels/src/sparse/mod.rs): for each output channel, a bitmap of
+ * - sparse (tf_*_sparse): one TFSR2 blob per filter, exactly as
+ *   crates/kernels/src/sparse/format.rs (`encode_tfsr2`) writes it: a 4-byte header
+ *   (layout 1 = row bitmaps, 2 = gap stream; block size 1 or 4; two zero bytes), then
+ *   the body. Rows are output channels (conv, FC: the channel's weights in memory
+ *   order; depthwise: the channel's KH*KW taps). Bitmap body: per row a bitmap of
  *   ceil(ceil(K / block) / 8) bytes (bit j, LSB first, set when block j holds a
- *   non-zero) followed by `block` int8 values per set bit; rows back to back.
- *   Only non-zero blocks are multiplied. Results equal the dense kernels' (same
+ *   non-zero) then `block` int8 values per set bit. Gap body: u32 LE stored-block
+ *   count, the stored blocks' values, then 4-bit gap codes (low nibble first) over
+ *   all rows' block positions (g <= 14: skip g, store one; 15: skip 15). The kernels
+ *   walk the blob in place, sequentially, once per pass (per 4 output pixels for
+ *   conv, per sample for FC, per output pixel for depthwise); no table and no RAM
+ *   copy. Layout and block come from the header (`sparse_block` mirrors it).
+ *   Only stored blocks are multiplied. Results equal the dense kernels' (same
  *   int32 products; integer sums do not depend on order).
  * Biases are folded exactly as for the int8 kernels; `filter` points at the
  * encoded bytes. */
@@ -141,6 +149,8 @@ void tf_conv2d_packed(const tf_conv_params *p, const int8_t *in, const int8_t *s
 void tf_conv2d_sparse(const tf_conv_params *p, const int8_t *in, const int8_t *skip, int8_t *out,
                       int8_t *scratch);
 void tf_depthwise_conv2d_packed(const tf_dw_params *p, const int8_t *in, int8_t *out);
+/* Not in place (`out` must not alias `in`). */
+void tf_depthwise_conv2d_sparse(const tf_dw_params *p, const int8_t *in, int8_t *out);
 void tf_fully_connected_packed(const tf_fc_params *p, const int8_t *in, int8_t *out);
 void tf_fully_connected_sparse(const tf_fc_params *p, const int8_t *in, int8_t *out);
 

@@ -45,7 +45,7 @@ pub struct LayerInfo {
 /// The storage chosen for one layer's filter.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WeightInfo {
-    /// `int8`, `int4`, `int2` (packed, read in place) or `sparse` (`TFSR1` rows).
+    /// `int8`, `int4`, `int2` (packed, read in place) or `sparse` (a `TFSR2` blob, header included).
     pub encoding: &'static str,
     /// Bytes in flash as emitted.
     pub bytes: usize,
@@ -55,7 +55,7 @@ pub struct WeightInfo {
     pub elements: usize,
     /// Non-zero weights.
     pub nonzeros: usize,
-    /// One line for people, e.g. `sparse 79 %, 412 B of 2,048 B (TFSR1 block 1)`.
+    /// One line for people, e.g. `sparse 79 %, 412 B of 2,048 B (TFSR2 gaps, block 1)`.
     pub summary: String,
 }
 
@@ -82,8 +82,9 @@ impl WeightInfo {
 /// Choices of the code generators that do not change results.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EmitOptions {
-    /// Store int8 conv / fully-connected filters in the `TFSR1` sparse encoding where it is at
-    /// most [`crate::SPARSE_MAX_RATIO`] of the dense bytes (default `true`).
+    /// Store int8 conv / depthwise / fully-connected filters as their smallest `TFSR2` blob
+    /// where it is at most [`crate::SPARSE_MAX_RATIO`] of the dense bytes (default `true`;
+    /// in-place depthwise layers stay dense).
     pub sparse: bool,
     /// Shortest row (weights per output channel) stored sparse (default
     /// [`crate::SPARSE_MIN_ROW`], where the sparse kernels stop being slower on a Cortex-M4).
@@ -242,10 +243,12 @@ pub(crate) fn generate(
                     }
                 ),
             ),
-            WeightEnc::Sparse { block, .. } => (
+            // depthwise params have no block field: the kernels read the blob's header
+            WeightEnc::Sparse { enc, .. } if prefix != "tf_depthwise_conv2d" => (
                 format!("{prefix}_sparse"),
-                format!(".sparse_block = {block}, "),
+                format!(".sparse_block = {}, ", enc.block),
             ),
+            WeightEnc::Sparse { .. } => (format!("{prefix}_sparse"), String::new()),
         }
     };
     let i32_array = |consts: &mut String, const_bytes: &mut usize, name: &str, v: &[i32]| {
@@ -642,9 +645,10 @@ pub(crate) fn generate(
     if !filters.is_empty() {
         let _ = writeln!(
             source,
-            "\n/* Filters as stored in flash (int8, packed int4/int2 read in place, or TFSR1\n \
-             * sparse rows where that is at most {:.0} % of the int8 bytes and rows hold at\n \
-             * least {} weights):\n{}\n */",
+            "\n/* Filters as stored in flash (int8, packed int4/int2 read in place, or the\n \
+             * smallest TFSR2 sparse blob, walked in place, where that is at most {:.0} % of\n \
+             * the int8 bytes and, for conv / FC, rows hold at least {} weights; sparse\n \
+             * bytes include the 4-byte header, and no row table is stored):\n{}\n */",
             100.0 * crate::lower::SPARSE_MAX_RATIO,
             opts.sparse_min_row,
             filters.join("\n")

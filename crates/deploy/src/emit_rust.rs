@@ -99,7 +99,8 @@ fn const_values(g: &Graph, id: TensorId) -> DeployResult<(Vec<i64>, &'static str
 }
 
 /// The filter argument of a kernel call: `&T{id}` for int8 weights, a `PackedWeights` for
-/// packed ones (the tensor's bytes, read in place), a `SparseFilter` over the `TFSR1` bytes.
+/// packed ones (the tensor's bytes, read in place), a `Tfsr2` over the sparse blob (rows =
+/// output channels; for depthwise, pass the channel count as `rows`).
 /// Writes the statics it needs once per tensor.
 fn filter_arg(
     g: &Graph,
@@ -136,12 +137,12 @@ fn filter_arg(
                 f.elements
             )
         }
-        WeightEnc::Sparse { block, data } => {
+        WeightEnc::Sparse { data, .. } => {
             if first {
                 array(statics, &name, "u8", data);
             }
             format!(
-                "&SparseFilter {{ rows: {rows}, row_len: {}, block: {block}, data: &{name} }}",
+                "&Tfsr2 {{ rows: {rows}, row_len: {}, data: &{name} }}",
                 f.elements / rows.max(1)
             )
         }
@@ -281,7 +282,7 @@ pub fn emit_rust_with(
                     WeightEnc::Packed(_) => format!("conv2d_packed(&{p}, x, {w}, {b}, o)"),
                     WeightEnc::Sparse { .. } => {
                         scratch_i32 = scratch_i32.max(fs[1] * fs[2] * fs[3] * SPARSE_TILE);
-                        format!("conv2d_s8_sparse(&{p}, x, {w}, {b}, o, &mut self.scratch)")
+                        format!("conv2d_s8_tfsr2(&{p}, x, {w}, {b}, o, &mut self.scratch)")
                     }
                 };
                 let _ = writeln!(body, "            {call}?;");
@@ -299,7 +300,7 @@ pub fn emit_rust_with(
                 shift,
                 ..
             } => {
-                let w = filter_arg(graph, filter, 0, &mut statics, &mut emitted_filters)?;
+                let w = filter_arg(graph, filter, output.c, &mut statics, &mut emitted_filters)?;
                 let b = bias_of(2, &mut statics, &mut tensor_static)?;
                 array(&mut statics, &format!("{p}_M"), "i32", mult);
                 array(&mut statics, &format!("{p}_S"), "i32", shift);
@@ -320,7 +321,8 @@ pub fn emit_rust_with(
                 );
                 let f = match &filter.enc {
                     WeightEnc::Packed(_) => "depthwise_conv2d_packed",
-                    _ => "depthwise_conv2d_s8",
+                    WeightEnc::Sparse { .. } => "depthwise_conv2d_s8_tfsr2",
+                    WeightEnc::Int8 => "depthwise_conv2d_s8",
                 };
                 let _ = writeln!(body, "            {f}(&{p}, x, {w}, {b}, o)?;");
             }
@@ -357,7 +359,7 @@ pub fn emit_rust_with(
                 let f = match &filter.enc {
                     WeightEnc::Int8 => "fully_connected_s8",
                     WeightEnc::Packed(_) => "fully_connected_packed",
-                    WeightEnc::Sparse { .. } => "fully_connected_s8_sparse",
+                    WeightEnc::Sparse { .. } => "fully_connected_s8_tfsr2",
                 };
                 let _ = writeln!(body, "            {f}(&{p}, x, {w}, {b}, o)?;");
             }
@@ -550,7 +552,7 @@ pub fn emit_rust_with(
          use tinyforge_kernels::depthwise::depthwise_conv2d_s4::depthwise_conv2d_packed;\n\
          use tinyforge_kernels::fully_connected::fully_connected_s4::fully_connected_packed;\n\
          use tinyforge_kernels::packed::{{PackedWeights, WeightBits}};\n\
-         use tinyforge_kernels::sparse::{{conv2d_s8_sparse, fully_connected_s8_sparse, SparseFilter}};\n\
+         use tinyforge_kernels::sparse::{{conv2d_s8_tfsr2, depthwise_conv2d_s8_tfsr2, fully_connected_s8_tfsr2, Tfsr2}};\n\
          use tinyforge_kernels::depthwise::{{depthwise_conv2d_s8, DepthwiseS8Params}};\n\
          use tinyforge_kernels::elementwise::add_s8::{{add_s8, AddParamsS8}};\n\
          use tinyforge_kernels::elementwise::mul_s8::{{mul_s8, MulParamsS8}};\n\

@@ -10,11 +10,14 @@
 //! exact integer arithmetic (wrapping, as the device's int32 accumulator).
 //!
 //! Filters are stored the way that costs least: packed int4 / int2 weights stay packed (the
-//! kernels read them in place), and an int8 conv / fully-connected filter whose `TFSR1` sparse
-//! encoding is small enough ([`SPARSE_MAX_RATIO`], rows of at least [`SPARSE_MIN_ROW`]) is
-//! stored encoded and run by the sparse
-//! kernels, which skip zeros. The choice is made per layer and recorded in [`Filter`] so the
-//! emitters can print it.
+//! kernels read them in place), and an int8 conv / depthwise / fully-connected filter whose
+//! `TFSR2` blob (the smallest one, exactly as `tinyforge_kernels::sparse::smallest_encoding`
+//! and `encode_tfsr2` produce it, which is also what `tinyforge inspect` reports) is small
+//! enough ([`SPARSE_MAX_RATIO`]; conv / FC rows of at least [`SPARSE_MIN_ROW`] weights) is
+//! stored as that blob and run in place by the sparse kernels, which skip zeros. Depthwise
+//! filters are judged by size alone (their rows are 9-tap channels, the row-length rule was
+//! measured on conv rows) and stay dense when the plan runs them in place. The choice is made
+//! per layer and recorded in [`Filter`] so the emitters can print it.
 //!
 //! Neighbours: [`crate::emit_c`] prints the result as C; `layout` supplies the arena offsets.
 use crate::error::{DeployError, DeployResult};
@@ -22,9 +25,11 @@ use crate::layout::ArenaLayout;
 use tinyforge_graph::{Activation, DType, Graph, Node, Op, Padding, Tensor, TensorId};
 use tinyforge_kernels::fixedpoint::quantize_multiplier;
 use tinyforge_kernels::packed::{PackedWeights, WeightBits};
+use tinyforge_kernels::sparse::{Encoding, Layout};
 
-/// Largest `TFSR1`-encoded / dense byte ratio at which an int8 conv or fully-connected filter is
-/// emitted sparse (≈ 70 % zeros or more with the bitmap's 1/8 overhead).
+/// Largest `TFSR2`-encoded / dense byte ratio at which an int8 conv, depthwise or
+/// fully-connected filter is emitted sparse (≈ 70 % zeros or more with a bitmap body, ≈ 67 %
+/// with a gap body).
 pub const SPARSE_MAX_RATIO: f64 = 0.5;
 
 /// Shortest filter row (weights per output channel) emitted sparse by default. Measured on the
@@ -41,8 +46,9 @@ pub(crate) enum WeightEnc {
     Int8,
     /// Packed sub-byte weights in the tensor's own layout, read in place.
     Packed(WeightBits),
-    /// `TFSR1` rows (block 1 or 4), executed by the sparse kernels.
-    Sparse { block: usize, data: Vec<u8> },
+    /// A `TFSR2` blob (header included; layout and block size in `enc`), executed in place
+    /// by the sparse kernels. Depthwise rows are the output channels' taps.
+    Sparse { enc: Encoding, data: Vec<u8> },
 }
 
 /// A conv / depthwise / fully-connected filter as the generated code stores it.
@@ -81,7 +87,8 @@ impl Filter {
         1.0 - self.nonzeros as f64 / self.elements.max(1) as f64
     }
 
-    /// One line for comments and summaries, e.g. `sparse 79 %, 412 B of 2,048 B (TFSR1 block 1)`.
+    /// One line for comments and summaries, e.g.
+    /// `sparse 79 %, 412 B of 2,048 B (TFSR2 gaps, block 1)`.
     pub fn describe(&self) -> String {
         let dense = self.elements;
         match &self.enc {
@@ -96,11 +103,13 @@ impl Filter {
                 thousands(self.stored_bytes()),
                 thousands(dense)
             ),
-            WeightEnc::Sparse { block, .. } => format!(
-                "sparse {:.0} %, {} B of {} B (TFSR1 block {block})",
+            WeightEnc::Sparse { enc, .. } => format!(
+                "sparse {:.0} %, {} B of {} B (TFSR2 {}, block {})",
                 100.0 * self.sparsity(),
                 thousands(self.stored_bytes()),
-                thousands(dense)
+                thousands(dense),
+                layout_name(enc.layout),
+                enc.block
             ),
         }
     }
@@ -413,35 +422,65 @@ fn filter_values(t: &Tensor) -> DeployResult<(Vec<i8>, WeightEnc)> {
     }
 }
 
-/// The `TFSR1` encoding of `values` (`rows × row_len`) with the smaller block size, when it
-/// takes at most [`SPARSE_MAX_RATIO`] of the dense bytes.
-pub(crate) fn sparse_choice(values: &[i8], rows: usize, row_len: usize) -> Option<WeightEnc> {
-    use tinyforge_kernels::sparse::{encode, encoded_len};
-    let (block, len) = [1usize, 4]
-        .into_iter()
-        .filter_map(|b| encoded_len(values, rows, row_len, b).ok().map(|l| (b, l)))
-        .min_by_key(|&(_, l)| l)?;
-    if len as f64 > SPARSE_MAX_RATIO * values.len() as f64 {
+/// `bitmap` or `gaps`, as `tinyforge inspect` names the `TFSR2` layouts.
+pub(crate) fn layout_name(l: Layout) -> &'static str {
+    match l {
+        Layout::Bitmap => "bitmap",
+        Layout::Gaps => "gaps",
+    }
+}
+
+/// The smallest `TFSR2` blob of `rows` (`rows × row_len`, already in the encoding's row
+/// order), when it takes at most [`SPARSE_MAX_RATIO`] of the dense bytes.
+pub(crate) fn sparse_choice(rows_w: &[i8], rows: usize, row_len: usize) -> Option<WeightEnc> {
+    use tinyforge_kernels::sparse::{encode_tfsr2, smallest_encoding};
+    let (enc, len) = smallest_encoding(rows_w, rows, row_len, true).ok()?;
+    if len as f64 > SPARSE_MAX_RATIO * rows_w.len() as f64 {
         return None;
     }
     let mut data = vec![0u8; len];
-    encode(values, rows, row_len, block, &mut data).ok()?;
-    Some(WeightEnc::Sparse { block, data })
+    encode_tfsr2(rows_w, rows, row_len, enc, &mut data).ok()?;
+    Some(WeightEnc::Sparse { enc, data })
 }
 
-/// The filter of a conv / fully-connected layer (`rows` outputs of `row_len` weights; sparse
-/// allowed) or a depthwise layer (`rows == 0`: dense or packed only), with its int8 values.
-fn filter_of(
-    t: &Tensor,
-    id: TensorId,
-    rows: usize,
-    row_len: usize,
-    sparse: Option<usize>,
-) -> DeployResult<(Filter, Vec<i8>)> {
+/// Which sparse storage a filter may get.
+#[derive(Debug, Clone, Copy)]
+enum SparseRows {
+    /// Dense or packed only.
+    No,
+    /// Conv / FC: `rows` outputs of `row_len` weights, sparse when rows hold at least
+    /// `min_row` weights (the Cortex-M4 speed rule) and the size rule holds.
+    Rows {
+        rows: usize,
+        row_len: usize,
+        min_row: usize,
+    },
+    /// Depthwise `[1, KH, KW, C]`: `C` rows of `taps`, size rule only (the kernel walks the
+    /// blob once per output pixel; the row-length rule was measured for conv / FC rows).
+    Depthwise { taps: usize, channels: usize },
+}
+
+/// The filter of a conv / depthwise / fully-connected layer with its int8 values (in the
+/// tensor's own order).
+fn filter_of(t: &Tensor, id: TensorId, sparse: SparseRows) -> DeployResult<(Filter, Vec<i8>)> {
     let (values, mut enc) = filter_values(t)?;
-    let long_enough = sparse.is_some_and(|min| row_len >= min);
-    if long_enough && enc == WeightEnc::Int8 && rows > 0 {
-        if let Some(s) = sparse_choice(&values, rows, row_len) {
+    if enc == WeightEnc::Int8 {
+        let choice = match sparse {
+            SparseRows::No => None,
+            SparseRows::Rows {
+                rows,
+                row_len,
+                min_row,
+            } if row_len >= min_row && rows > 0 => sparse_choice(&values, rows, row_len),
+            SparseRows::Rows { .. } => None,
+            SparseRows::Depthwise { taps, channels } => {
+                let mut rows_w = vec![0i8; values.len()];
+                tinyforge_kernels::sparse::depthwise_rows(&values, taps, channels, &mut rows_w)
+                    .ok()
+                    .and_then(|()| sparse_choice(&rows_w, channels, taps))
+            }
+        };
+        if let Some(s) = choice {
             enc = s;
         }
     }
@@ -452,6 +491,18 @@ fn filter_of(
         nonzeros: values.iter().filter(|&&v| v != 0).count(),
     };
     Ok((filter, values))
+}
+
+/// Conv / FC sparse rule for `rows × row_len` under the lowering's `sparse` option.
+fn rows_rule(sparse: Option<usize>, rows: usize, row_len: usize) -> SparseRows {
+    match sparse {
+        Some(min_row) => SparseRows::Rows {
+            rows,
+            row_len,
+            min_row,
+        },
+        None => SparseRows::No,
+    }
 }
 
 fn weight_scales(t: &Tensor, channels: usize) -> DeployResult<Vec<f32>> {
@@ -686,7 +737,7 @@ fn lower_conv(
     )?;
     let k = w.shape[1] * w.shape[2] * w.shape[3];
     let w_id = n.inputs[1].unwrap_or_default();
-    let (filter, wd) = filter_of(w, w_id, output.c, k, sparse)?;
+    let (filter, wd) = filter_of(w, w_id, rows_rule(sparse, output.c, k))?;
     let scales = weight_scales(w, output.c)?;
     let (mult, shift): (Vec<i32>, Vec<i32>) = scales
         .iter()
@@ -810,7 +861,17 @@ pub(crate) fn lower(
                         o.padding,
                     )?,
                 )?;
-                let (filter, _) = filter_of(w, n.inputs[1].unwrap_or_default(), 0, 0, None)?;
+                // In place the output overwrites input pixels later pixels still read; only
+                // the dense kernel has the channel-at-a-time path for that.
+                let dw_sparse = if sparse.is_some() && input_off != output_off {
+                    SparseRows::Depthwise {
+                        taps: w.shape[1] * w.shape[2],
+                        channels: output.c,
+                    }
+                } else {
+                    SparseRows::No
+                };
+                let (filter, _) = filter_of(w, n.inputs[1].unwrap_or_default(), dw_sparse)?;
                 let scales = weight_scales(w, output.c)?;
                 let (mult, shift) = scales
                     .iter()
@@ -872,8 +933,11 @@ pub(crate) fn lower(
                     (vec![m], vec![s])
                 };
                 let bias = bias_values(g, n, 2, out_n)?;
-                let (filter, wd) =
-                    filter_of(w, n.inputs[1].unwrap_or_default(), out_n, in_n, sparse)?;
+                let (filter, wd) = filter_of(
+                    w,
+                    n.inputs[1].unwrap_or_default(),
+                    rows_rule(sparse, out_n, in_n),
+                )?;
                 let batches = in_t.elements() / in_n;
                 if batches > u16::MAX as usize
                     || in_n > u16::MAX as usize

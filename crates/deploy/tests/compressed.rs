@@ -1,10 +1,13 @@
 //! Compressed filters in the generated code: packed int4 and int2 weights read in place and
-//! pruned int8 filters in the `TFSR1` sparse encoding give exactly the host runtime's outputs —
+//! pruned int8 filters stored as `TFSR2` blobs (bitmap and gap layouts, conv / depthwise / FC)
+//! give exactly the host runtime's outputs —
 //! C built for the host (portable loops), the firmware on the emulated Cortex-M4 (SMLAD paths;
 //! skipped without the cross tools unless `TINYFORGE_REQUIRE_TOOLS=1`) — and each layer's
 //! storage decision is recorded in the emitted library.
 mod common;
-use common::{compressed_net as net, prune, pseudo_random, to_packed, INPUT};
+use common::{
+    compressed_net as net, gap_net, prune, prune_hard, pseudo_random, to_packed, GAP_INPUT, INPUT,
+};
 use tinyforge_deploy::{
     emit_c, emit_c_with, host_run, mcu_run, tools_available, EmitOptions, EmittedC,
     SequentialLayout, SPARSE_MIN_ROW,
@@ -189,4 +192,68 @@ fn compressed_filters_on_the_emulated_m4_match_the_runtime() {
             r.flash_bytes, lib.const_bytes, r.instructions, r.layer_instructions
         );
     }
+}
+
+/// The `TFSR2` blob size `tinyforge inspect` reports for a filter (rows = output channels;
+/// depthwise rows = the channels' taps).
+fn inspect_bytes(g: &Graph, node: usize) -> usize {
+    use tinyforge_graph::Op;
+    use tinyforge_kernels::sparse::{depthwise_rows, smallest_encoding};
+    let n = &g.nodes[node];
+    let t = &g.tensors[n.inputs[1].unwrap()];
+    let w: Vec<i8> = t.data.as_ref().unwrap().iter().map(|&b| b as i8).collect();
+    let (rows, row_len, w) = if matches!(n.op, Op::DepthwiseConv2d(_)) {
+        let ch = *t.shape.last().unwrap();
+        let mut r = vec![0i8; w.len()];
+        depthwise_rows(&w, w.len() / ch, ch, &mut r).unwrap();
+        (ch, w.len() / ch, r)
+    } else {
+        (t.shape[0], w.len() / t.shape[0], w)
+    };
+    smallest_encoding(&w, rows, row_len, true).unwrap().1
+}
+
+#[test]
+fn gap_layout_depthwise_and_pointwise_match_the_runtime() {
+    let g = prune_hard(gap_net());
+    let input = pseudo_random(GAP_INPUT.iter().product::<usize>() * 3, 17);
+    let want = runtime(&g, &input);
+    let dir = tempfile::tempdir().unwrap();
+    let lib = emit_c(&g, &SequentialLayout::new(&g), dir.path()).unwrap();
+    assert_eq!(host_run(dir.path(), &[&input]).unwrap()[0], want);
+    let src = std::fs::read_to_string(dir.path().join("tf_model.c")).unwrap();
+    // the depthwise (9-tap rows: size rule only) and the 32-weight pointwise go sparse
+    assert_eq!(
+        encodings(&lib),
+        ["int8", "sparse", "sparse", "int8"],
+        "{src}"
+    );
+    assert!(src.contains("tf_depthwise_conv2d_sparse(") && src.contains("tf_conv2d_sparse("));
+    for (i, l) in lib.layers.iter().enumerate() {
+        let Some(w) = l.weights.as_ref().filter(|w| w.encoding == "sparse") else {
+            continue;
+        };
+        assert!(w.summary.contains("TFSR2 gaps"), "{}", w.summary);
+        assert!(w.sparsity() >= 0.9, "{}", w.summary);
+        // flash holds exactly the blob inspect sizes (the node index is the layer index here)
+        assert_eq!(w.bytes, inspect_bytes(&g, i), "{}", w.summary);
+    }
+    // planned (the depthwise may run in place, which keeps it dense): same outputs
+    let p = plan_default(&g).unwrap();
+    let dir2 = tempfile::tempdir().unwrap();
+    emit_c_with(&p.graph, &p, dir2.path(), &EmitOptions::default()).unwrap();
+    assert_eq!(
+        host_run(dir2.path(), &[&input]).unwrap()[0],
+        want,
+        "planned"
+    );
+    if !tools_or_skip() {
+        return;
+    }
+    let r = mcu_run(dir.path(), &[&input]).unwrap();
+    assert_eq!(r.outputs[0], want, "emulated M4");
+    eprintln!(
+        "gaps: flash {} B (constants {} B), {} instructions for 3 samples",
+        r.flash_bytes, lib.const_bytes, r.instructions
+    );
 }

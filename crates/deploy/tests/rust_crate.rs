@@ -250,7 +250,7 @@ fn generated_crate_runs_packed_and_sparse_filters() {
             to_packed(compressed_net(), 2),
             "fully_connected_packed(",
         ),
-        ("sparse", prune(compressed_net(), 8, 1), "conv2d_s8_sparse("),
+        ("sparse", prune(compressed_net(), 8, 1), "conv2d_s8_tfsr2("),
     ] {
         let p = plan(&g, &opts).unwrap();
         let rust_dir = tempfile::tempdir().unwrap();
@@ -267,4 +267,33 @@ fn generated_crate_runs_packed_and_sparse_filters() {
             .collect();
         assert_eq!(run_crate(rust_dir.path(), &input), want, "{name}");
     }
+}
+
+#[test]
+fn generated_crate_runs_gap_layout_depthwise_and_pointwise() {
+    use common::{gap_net, prune_hard, GAP_INPUT};
+    let g = prune_hard(gap_net());
+    let layout = SequentialLayout::new(&g);
+    let (rust_dir, c_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    emit_rust(&g, &layout, rust_dir.path(), &kernels_path()).unwrap();
+    emit_c(&g, &layout, c_dir.path()).unwrap();
+    let lib = std::fs::read_to_string(rust_dir.path().join("src/lib.rs")).unwrap();
+    for call in [
+        "depthwise_conv2d_s8_tfsr2(",
+        "conv2d_s8_tfsr2(",
+        "TFSR2 gaps",
+    ] {
+        assert!(lib.contains(call), "{call} missing");
+    }
+    let input = pseudo_random(GAP_INPUT.iter().product::<usize>() * 2, 23);
+    let mut rt = tinyforge_runtime::Runtime::new(g.clone()).unwrap();
+    let want: Vec<u8> = input
+        .chunks(rt.input_bytes(0))
+        .flat_map(|s| {
+            rt.invoke(&[s]).unwrap();
+            rt.output(0).to_vec()
+        })
+        .collect();
+    assert_eq!(run_crate(rust_dir.path(), &input), want);
+    assert_eq!(host_run(c_dir.path(), &[&input]).unwrap()[0], want);
 }

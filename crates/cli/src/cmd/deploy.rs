@@ -60,9 +60,10 @@ pub struct Args {
     /// default: the kernels crate of this source tree).
     #[arg(long)]
     pub kernels: Option<PathBuf>,
-    /// Keep every int8 filter dense: no sparse (`TFSR1`) encoding of pruned conv /
-    /// fully-connected filters, which is used by default where it is at most half the bytes
-    /// and rows hold at least 32 weights.
+    /// Keep every int8 filter dense: no sparse `TFSR2` blob (the one `inspect` sizes) for
+    /// pruned conv / depthwise / fully-connected filters, which is used by default where it is
+    /// at most half the bytes and, for conv / FC, rows hold at least 32 weights (in-place
+    /// depthwise layers stay dense).
     #[arg(long)]
     pub dense: bool,
     /// Print one JSON object instead of text.

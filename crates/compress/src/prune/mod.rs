@@ -17,8 +17,8 @@
 //! - [`structured`]: removal of whole output channels by L1/L2 norm, propagated through batch
 //!   norm, depthwise-separable blocks and residual adds, giving a smaller dense model, uniformly
 //!   or by a global normalized ranking, in one cut or gradually over prune → fine-tune rounds;
-//! - [`sparse`]: sizes of pruned int8 graphs in the `TFSR1` sparse encoding executed by
-//!   `tinyforge_kernels::sparse`.
+//! - [`sparse`]: sizes of pruned int8 graphs in the `TFSR2` sparse format executed by
+//!   `tinyforge_kernels::sparse` and stored by `tinyforge deploy`.
 //!
 //! Invariants: pruning only ever sets weights to exactly 0 (unstructured) or removes channels
 //! while keeping the model's function on the kept channels (structured); every model returned

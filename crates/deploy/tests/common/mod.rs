@@ -221,3 +221,62 @@ pub fn prune(mut g: Graph, keep_out: u32, block: usize) -> Graph {
     }
     g
 }
+
+pub const GAP_INPUT: [usize; 4] = [1, 7, 6, 4];
+
+/// A depthwise-separable block whose depthwise (32 rows of 9 taps) and pointwise (16 rows of
+/// 32 weights, as long as [`tinyforge_deploy::SPARSE_MIN_ROW`]) filters are pruned to about
+/// 95 % zeros by [`prune_hard`], where the `TFSR2` gap stream is the smallest blob: conv 3×3 →
+/// depthwise 3×3 → 1×1 conv → pool → FC → softmax.
+pub fn gap_net() -> Graph {
+    let mut b = GraphBuilder::new("gap net");
+    let x = b.input("image", &GAP_INPUT);
+    let c1 = b
+        .conv2d(x, 32, (3, 3), 1, Padding::Same, Activation::Relu)
+        .unwrap();
+    let d1 = b
+        .depthwise(c1, (3, 3), 1, Padding::Same, Activation::Relu6)
+        .unwrap();
+    let p1 = b
+        .conv2d(d1, 16, (1, 1), 1, Padding::Valid, Activation::Relu)
+        .unwrap();
+    let pool = b.avg_pool(p1, (7, 6), 1, Padding::Valid).unwrap();
+    let flat = b.reshape(pool, &[1, 16]).unwrap();
+    let fc = b.fully_connected(flat, 5, Activation::None).unwrap();
+    let sm = b.unary(Op::Softmax { beta: 1.0 }, fc).unwrap();
+    let mut g = b.finish(&[sm]);
+    g.tensors[x].quant = Some(Quant::per_tensor(0.02, -5));
+    g.tensors[c1].quant = Some(Quant::per_tensor(0.03, -128));
+    g.tensors[d1].quant = Some(Quant::per_tensor(0.01, -128));
+    g.tensors[fc].quant = Some(Quant::per_tensor(0.05, 3));
+    g.tensors[sm].quant = Some(Quant::per_tensor(1.0 / 256.0, -128));
+    g
+}
+
+/// Zeroes about 95 % of the weights of every depthwise and 1×1 conv filter (the first conv
+/// and the FC stay dense), never a whole filter.
+pub fn prune_hard(mut g: Graph) -> Graph {
+    let ids: Vec<usize> = g
+        .nodes
+        .iter()
+        .filter(|n| match &n.op {
+            Op::DepthwiseConv2d(_) => true,
+            Op::Conv2d(_) => n.inputs[1].is_some_and(|w| g.tensors[w].shape[1] == 1),
+            _ => false,
+        })
+        .filter_map(|n| n.inputs[1])
+        .collect();
+    for id in ids {
+        let data = g.tensors[id].data.as_mut().unwrap();
+        let mut s = id as u32 * 104_729 + 3;
+        for (i, v) in data.iter_mut().enumerate() {
+            s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            if i > 0 && (s >> 16) % 100 < 95 {
+                *v = 0;
+            } else if *v == 0 {
+                *v = 1;
+            }
+        }
+    }
+    g
+}

@@ -1,6 +1,8 @@
 //! The `TFSR2` container: one self-describing blob per filter, in either the `TFSR1` row-bitmap
 //! body or a denser 4-bit gap stream, whichever is smaller. This is the flash format that
-//! deployed code executes; the host runtime decodes it once into [`super::SparsePlan`].
+//! deployed code executes in place (`tinyforge deploy`'s C kernels and the `*_tfsr2` kernels
+//! of this crate walk it sequentially, with no row index); the host runtime decodes it once
+//! into [`super::SparsePlan`].
 //!
 //! # Byte layout
 //!
@@ -308,6 +310,37 @@ impl<'a> Tfsr2<'a> {
             return Err(KernelError::BadParams);
         }
         Ok(())
+    }
+
+    /// Calls `f(row, block_col, values)` for every stored block in position order (rows in
+    /// order, blocks increasing within a row), reading the blob in place with no allocation.
+    /// The blob should have passed [`Tfsr2::check`]; a malformed one gives an error, never a
+    /// panic, but `f` may have been called for a prefix of it.
+    pub fn for_each_block(&self, mut f: impl FnMut(usize, usize, &'a [u8])) -> KernelResult {
+        let e = self.encoding()?;
+        let b = e.block;
+        match e.layout {
+            Layout::Bitmap => {
+                let data = self.bitmap_body(b)?.data;
+                let bm = bitmap_bytes(self.row_len, b);
+                let mut pos = 0;
+                for row in 0..self.rows {
+                    let bitmap = data.get(pos..pos + bm).ok_or(KernelError::BufferSize)?;
+                    let kept: usize = bitmap.iter().map(|x| x.count_ones() as usize).sum();
+                    let vals = data
+                        .get(pos + bm..pos + bm + kept * b)
+                        .ok_or(KernelError::BufferSize)?;
+                    let mut v = 0;
+                    super::for_each_set(bitmap, |j| {
+                        f(row, j, &vals[v..v + b]);
+                        v += b;
+                    });
+                    pos += bm + kept * b;
+                }
+                Ok(())
+            }
+            Layout::Gaps => self.walk_gaps(b, f),
+        }
     }
 
     /// Calls `f(row, col, weight)` for every non-zero weight, rows in order and columns

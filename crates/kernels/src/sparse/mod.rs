@@ -17,7 +17,10 @@
 //! * **`TFSR2`** ([`format`]): the flash format that deploy emits and the runtime reads — a
 //!   4-byte header (layout, block size) then either the `TFSR1` row-bitmap body or a 4-bit
 //!   gap stream, whichever is smaller ([`smallest_encoding`]). The exact byte layout is in
-//!   the [`format`] module docs.
+//!   the [`format`] module docs. `tinyforge deploy` stores exactly this blob (header
+//!   included, no extra row table) for each conv / depthwise / fully-connected layer it keeps
+//!   sparse — at most half the dense bytes, conv / FC rows of at least 32 weights, depthwise
+//!   not in place — in both the C library and the Rust crate.
 //! * **`TFSR1`** (tinyforge sparse rows, version 1): the row-bitmap body alone, kept as is.
 //!   With block size `b ∈ {1, 4}` (1: unstructured; 4: 1×4 blocks along the row) a row has
 //!   `nb = ⌈row_len / b⌉` blocks and is stored as
@@ -36,14 +39,17 @@
 //! once by the caller from a dense filter or a `TFSR2` blob); see [`conv2d_s8_sparse_plan`]
 //! for the tiled sparse × dense product. [`conv2d_s8_sparse`] and
 //! [`fully_connected_s8_sparse`] execute a `TFSR1` body ([`SparseFilter`]) straight from
-//! flash with no allocation, for generated no_std code. Exactness: int32 accumulation of the same products in another
+//! flash with no allocation; [`conv2d_s8_tfsr2`], [`depthwise_conv2d_s8_tfsr2`] and
+//! [`fully_connected_s8_tfsr2`] do the same from a whole `TFSR2` blob (either layout), which
+//! is what the generated no_std crate calls. Exactness: int32 accumulation of the same products in another
 //! order gives the same bits (wrapping arithmetic is associative), and requantization is the
 //! dense kernels'; so outputs equal the dense kernels' byte for byte (tested here against the
 //! reference kernels over random sparse filters, shapes and strides).
 //!
 //! Neighbours: `tinyforge-compress` prunes the weights and reports encoded sizes;
 //! `tinyforge-runtime` builds plans at prepare time and picks sparse or dense per layer by a
-//! measured cost model; `tinyforge-deploy` emits `TFSR2` blobs for the C kernels.
+//! measured cost model; `tinyforge-deploy` emits `TFSR2` blobs for its C kernels (which walk
+//! them in place, `crates/deploy/c/tf_kernels.c`) and for the `*_tfsr2` kernels here.
 
 mod conv2d_s8_sparse;
 mod conv2d_s8_sparse_plan;
@@ -52,6 +58,7 @@ pub mod format;
 mod fully_connected_s8_sparse;
 mod fully_connected_s8_sparse_plan;
 mod plan;
+mod tfsr2_kernels;
 
 pub use conv2d_s8_sparse::{conv2d_s8_sparse, conv2d_s8_sparse_scratch, SPARSE_TILE};
 pub use conv2d_s8_sparse_plan::{conv2d_s8_sparse_plan, conv2d_s8_sparse_plan_scratch, PLAN_TILE};
@@ -63,6 +70,7 @@ pub use format::{
 pub use fully_connected_s8_sparse::fully_connected_s8_sparse;
 pub use fully_connected_s8_sparse_plan::fully_connected_s8_sparse_plan;
 pub use plan::{build_plan, build_plan_tfsr2, plan_len, plan_len_tfsr2, SparsePlan};
+pub use tfsr2_kernels::{conv2d_s8_tfsr2, depthwise_conv2d_s8_tfsr2, fully_connected_s8_tfsr2};
 
 use crate::{KernelError, KernelResult};
 
