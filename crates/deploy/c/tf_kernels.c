@@ -800,17 +800,45 @@ TF_INLINE void gdot(const int8_t *const a[4], int n, tf_gaps *g, uint32_t row0, 
     int32_t s0 = acc[0], s1 = acc[1], s2 = acc[2], s3 = acc[3];
     const int8_t *a0 = a[0], *a1 = a[1], *a2 = a[2], *a3 = a[3];
     const uint32_t end = row0 + (uint32_t)nb;
-    while (g->next < end) {
-        const int j = (int)(g->next - row0) * block;
-        const int8_t *v = gaps_take(g, block);
-        for (int e = 0; e < block && j + e < K; e++) {
-            const int32_t wv = v[e];
-            s0 += a0[j + e] * wv;
-            if (n > 1) s1 += a1[j + e] * wv;
-            if (n > 2) s2 += a2[j + e] * wv;
-            if (n > 3) s3 += a3[j + e] * wv;
+    /* the reader's state in locals: the loop below is the whole inner loop */
+    const int8_t *v = g->v;
+    const uint8_t *codes = g->codes;
+    uint32_t c = g->c, left = g->left, next = g->next;
+    while (next < end) {
+        const int j = (int)(next - row0) * block;
+        if (block == 1) {
+            const int32_t wv = *v;
+            s0 += a0[j] * wv;
+            if (n > 1) s1 += a1[j] * wv;
+            if (n > 2) s2 += a2[j] * wv;
+            if (n > 3) s3 += a3[j] * wv;
+        } else {
+            for (int e = 0; e < 4 && j + e < K; e++) {
+                const int32_t wv = v[e];
+                s0 += a0[j + e] * wv;
+                if (n > 1) s1 += a1[j + e] * wv;
+                if (n > 2) s2 += a2[j + e] * wv;
+                if (n > 3) s3 += a3[j + e] * wv;
+            }
         }
+        v += block;
+        if (--left == 0) {
+            next = UINT32_MAX;
+            break;
+        }
+        uint32_t cur = next + 1u, code;
+        do {
+            const uint32_t byte = codes[c >> 1];
+            code = (c & 1u) ? byte >> 4 : byte & 15u;
+            c++;
+            cur += code;
+        } while (code == 15u);
+        next = cur;
     }
+    g->v = v;
+    g->c = c;
+    g->left = left;
+    g->next = next;
     acc[0] = s0; acc[1] = s1; acc[2] = s2; acc[3] = s3;
 }
 

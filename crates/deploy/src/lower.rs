@@ -36,7 +36,11 @@ pub const SPARSE_MAX_RATIO: f64 = 0.5;
 /// emulated Cortex-M4 (`bench/mcu_compressed.sh`, MNIST DS-CNN pruned to 80 %): 1×1 convs with
 /// 16-weight rows run 2 % slower sparse than with the dense SMLAD loop, 32-weight rows break
 /// even, 64-weight rows run 3 % faster; the per-output requantization, not the MACs, dominates
-/// such short rows. Flash shrinks at every length.
+/// such short rows. Flash shrinks at every length. Those numbers are for the bitmap body; the
+/// gap body, which is the smaller blob at 80 % zeros and so the one stored, costs more to walk
+/// (a nibble decode per stored weight): the same bench gives 99,324 / 153,770 instructions
+/// for the 64-weight-row 1×1 convs against 81,282 / 121,666 dense (+22 % / +26 %), the whole
+/// inference +7 %, for 44 % of the dense filter bytes.
 pub const SPARSE_MIN_ROW: usize = 32;
 
 /// How a filter is stored in flash and read by its kernel.
