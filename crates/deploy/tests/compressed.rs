@@ -257,3 +257,38 @@ fn gap_layout_depthwise_and_pointwise_match_the_runtime() {
         r.flash_bytes, lib.const_bytes, r.instructions
     );
 }
+
+/// 1×4 blocks in a gap stream (the pointwise filter keeps three whole blocks, far apart: the
+/// gap layout with block 4 is the smallest blob, and its codes need escapes) on the host C
+/// build and the emulated M4, against the runtime.
+#[test]
+fn gap_layout_with_blocks_matches_the_runtime() {
+    use tinyforge_graph::Op;
+    let mut g = prune_hard(gap_net());
+    let pw = g
+        .nodes
+        .iter()
+        .filter(|n| matches!(n.op, Op::Conv2d(_)))
+        .filter_map(|n| n.inputs[1])
+        .find(|&w| g.tensors[w].shape[1] == 1)
+        .unwrap();
+    let data = g.tensors[pw].data.as_mut().unwrap();
+    data.fill(0);
+    // rows of 32 weights = 8 blocks: blocks 2 of row 0, 5 of row 7, 7 of row 15
+    for (row, blk) in [(0, 2), (7, 5), (15, 7)] {
+        for e in 0..4 {
+            data[row * 32 + blk * 4 + e] = (e as i8 * 37 - 60) as u8;
+        }
+    }
+    let input = pseudo_random(GAP_INPUT.iter().product::<usize>() * 3, 29);
+    let want = runtime(&g, &input);
+    let dir = tempfile::tempdir().unwrap();
+    let lib = emit_c(&g, &SequentialLayout::new(&g), dir.path()).unwrap();
+    let w = lib.layers[2].weights.as_ref().unwrap();
+    assert!(w.summary.contains("TFSR2 gaps, block 4"), "{}", w.summary);
+    assert_eq!(w.bytes, inspect_bytes(&g, 2));
+    assert_eq!(host_run(dir.path(), &[&input]).unwrap()[0], want);
+    if tools_or_skip() {
+        assert_eq!(mcu_run(dir.path(), &[&input]).unwrap().outputs[0], want);
+    }
+}
