@@ -88,7 +88,10 @@ fn quantize(model: &str, calib: &[Vec<f32>], heldout: &[Vec<f32>], test: &[Vec<f
     );
     let a = eval::agreement(&float, &q.graph, &test).unwrap();
     let bytes_float = tinyforge_tflite::write(&float).unwrap().len();
-    let compact = tinyforge_tflite::WriteOptions { compact: true };
+    let compact = tinyforge_tflite::WriteOptions {
+        compact: true,
+        ..Default::default()
+    };
     let bytes_int8 = tinyforge_tflite::write_with(&q.graph, &compact)
         .unwrap()
         .len();
