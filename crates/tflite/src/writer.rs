@@ -41,13 +41,13 @@ fn err(msg: impl Into<String>) -> TfliteError {
 pub struct WriteOptions {
     /// Leave out what no runtime reads: tensors no operator or graph edge uses (the rest
     /// renumbered in order), tensor names except on graph inputs and outputs, the model
-    /// description and the subgraph name. LiteRT and TFLite Micro both load the result.
+    /// description and the subgraph name, and the quantization of int32 biases of per-channel
+    /// int8 convolutions (implied: both runtimes derive the requantization from input, filter
+    /// and output). LiteRT and TFLite Micro both load the result.
     pub compact: bool,
-    /// Also drop what only TFLite Micro can do without (implies `compact`): no quantization on
-    /// int32 biases of per-channel int8 convolutions (TFLM derives the requantization from
-    /// input, filter and output) and one zero point for per-channel parameters whose zero
-    /// points are all equal (TFLM's allocator broadcasts a length-1 zero-point array). LiteRT
-    /// refuses such files ("1 zero_point values and 16 scale values"), so they are for
+    /// Also write one zero point for per-channel parameters whose zero points are all equal
+    /// (implies `compact`): TFLite Micro's allocator broadcasts a length-1 zero-point array;
+    /// LiteRT refuses such files ("1 zero_point values and 16 scale values"), so they are for
     /// microcontrollers only.
     pub tflm_only: bool,
 }
@@ -169,7 +169,7 @@ pub fn write_with(graph: &Graph, opts: &WriteOptions) -> Result<Vec<u8>> {
     let io: Vec<bool> = (0..graph.tensors.len())
         .map(|i| graph.inputs.contains(&i) || graph.outputs.contains(&i))
         .collect();
-    let implied = if opts.tflm_only {
+    let implied = if compact {
         implied_bias_quant(graph, &nodes)
     } else {
         vec![false; graph.tensors.len()]

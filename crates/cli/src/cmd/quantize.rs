@@ -75,9 +75,9 @@ pub struct Args {
     /// Keep float inputs/outputs (QUANTIZE/DEQUANTIZE at the edges) instead of int8.
     #[arg(long)]
     pub float_io: bool,
-    /// Write the smallest file TFLite Micro loads: one zero point per per-channel tensor and no
-    /// bias parameters TFLM derives itself. LiteRT refuses such files, so without this flag the
-    /// file (already free of unread names and tensors) loads in LiteRT and TFLite Micro alike.
+    /// Write the smallest file TFLite Micro loads: one zero point per per-channel tensor.
+    /// LiteRT refuses such files, so without this flag the file (already free of unread names,
+    /// tensors and implied bias parameters) loads in LiteRT and TFLite Micro alike.
     #[arg(long)]
     pub tflm_only: bool,
     /// Where to write the quantized model.
