@@ -88,8 +88,9 @@ fn quantize(model: &str, calib: &[Vec<f32>], heldout: &[Vec<f32>], test: &[Vec<f
     );
     let a = eval::agreement(&float, &q.graph, &test).unwrap();
     let bytes_float = tinyforge_tflite::write(&float).unwrap().len();
+    // The smallest file TFLite Micro loads (one zero point per per-channel tensor).
     let compact = tinyforge_tflite::WriteOptions {
-        compact: true,
+        tflm_only: true,
         ..Default::default()
     };
     let bytes_int8 = tinyforge_tflite::write_with(&q.graph, &compact)
