@@ -7,7 +7,7 @@
 //! `/work/venv-tf/bin/python`, else `.venv/bin/python`. Without one it prints
 //! `SKIPPED: …` and passes, unless `TINYFORGE_REQUIRE_TOOLS=1`.
 mod common;
-use common::{python_with, TFLM_RUN};
+use common::{int8_inputs, tflm_matches_tinyforge};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -260,62 +260,6 @@ fn bad_arguments_are_one_line_errors() {
         err.starts_with("error:") && err.lines().count() == 1,
         "{err}"
     );
-}
-
-/// The int8 file gives byte-identical outputs in TFLite Micro and `tinyforge run`.
-fn tflm_matches_tinyforge(model: &Path, inputs: &Path, tmp: &Path) {
-    let Some(py) = python_with("tflite_micro") else {
-        return;
-    };
-    let script = tmp.join("tflm_run.py");
-    std::fs::write(&script, TFLM_RUN).unwrap();
-    let (ours, theirs) = (tmp.join("ours.bin"), tmp.join("tflm.bin"));
-    let o = tinyforge()
-        .arg("run")
-        .arg(model)
-        .arg("--input")
-        .arg(inputs)
-        .arg("--output")
-        .arg(&ours)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let o = Command::new(py)
-        .arg(&script)
-        .arg(model)
-        .arg(inputs)
-        .arg(&theirs)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let (a, b) = (
-        std::fs::read(&ours).unwrap(),
-        std::fs::read(&theirs).unwrap(),
-    );
-    assert_eq!(a.len(), b.len());
-    let diff = a.iter().zip(&b).filter(|(x, y)| x != y).count();
-    assert_eq!(
-        diff,
-        0,
-        "{diff} of {} output bytes differ from TFLite Micro",
-        a.len()
-    );
-    println!(
-        "{}: {} output bytes identical in TFLite Micro",
-        model.display(),
-        a.len()
-    );
-}
-
-fn int8_inputs(path: &Path, samples: usize, len: usize) {
-    let mut state = 0x1234_5678u32;
-    let bytes: Vec<u8> = (0..samples * len)
-        .map(|_| {
-            state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-            (state >> 24) as u8
-        })
-        .collect();
-    std::fs::write(path, bytes).unwrap();
 }
 
 #[test]

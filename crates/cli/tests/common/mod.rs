@@ -55,3 +55,64 @@ for s in x:
     outs.append(interp.get_output(0).copy())
 np.stack(outs).tofile(out)
 "#;
+
+/// Our int8 file in TFLM gives byte-identical outputs to `tinyforge run` on the same inputs;
+/// false when no Python with `tflite_micro` is found (skipped, or a failure under
+/// TINYFORGE_REQUIRE_TOOLS).
+pub fn tflm_matches_tinyforge(model: &Path, inputs: &Path, tmp: &Path) -> bool {
+    let Some(py) = python_with("tflite_micro") else {
+        return false;
+    };
+    let script = tmp.join("tflm_run.py");
+    std::fs::write(&script, TFLM_RUN).unwrap();
+    let ours = tmp.join("ours.bin");
+    let theirs = tmp.join("tflm.bin");
+    let o = Command::new(env!("CARGO_BIN_EXE_tinyforge"))
+        .arg("run")
+        .arg(model)
+        .arg("--input")
+        .arg(inputs)
+        .arg("--output")
+        .arg(&ours)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = Command::new(py)
+        .arg(&script)
+        .arg(model)
+        .arg(inputs)
+        .arg(&theirs)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (a, b) = (
+        std::fs::read(&ours).unwrap(),
+        std::fs::read(&theirs).unwrap(),
+    );
+    assert_eq!(a.len(), b.len());
+    let diff = a.iter().zip(&b).filter(|(x, y)| x != y).count();
+    assert_eq!(
+        diff,
+        0,
+        "{diff} of {} output bytes differ from TFLite Micro",
+        a.len()
+    );
+    println!(
+        "{}: {} output bytes identical in TFLite Micro",
+        model.display(),
+        a.len()
+    );
+    true
+}
+
+/// Int8 inputs covering the whole range, deterministic.
+pub fn int8_inputs(path: &Path, samples: usize, len: usize) {
+    let mut state = 0x1234_5678u32;
+    let bytes: Vec<u8> = (0..samples * len)
+        .map(|_| {
+            state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (state >> 24) as u8
+        })
+        .collect();
+    std::fs::write(path, bytes).unwrap();
+}
