@@ -144,13 +144,9 @@ fn conv_body(
 mod tests {
     use super::*;
     use crate::conv::{conv2d_s8_ref, ConvGeometry};
+    use crate::sparse::conv2d_s8_sparse_plan::tests::{lcg, requant_params};
     use crate::sparse::{encode, encoded_len};
     use crate::Shape4;
-
-    fn lcg(s: &mut u32) -> u32 {
-        *s = s.wrapping_mul(1_103_515_245).wrapping_add(12345);
-        *s >> 8
-    }
 
     #[allow(clippy::too_many_arguments)]
     fn case(
@@ -190,11 +186,7 @@ mod tests {
                 }
             }
         }
-        let bias: Vec<i32> = (0..o).map(|_| (lcg(&mut s) % 2001) as i32 - 1000).collect();
-        let mult: Vec<i32> = (0..o)
-            .map(|_| 1_300_000_000 + (lcg(&mut s) % 600_000_000) as i32)
-            .collect();
-        let shift: Vec<i32> = (0..o).map(|_| -((lcg(&mut s) % 9) as i32) - 1).collect();
+        let (bias, mult, shift) = requant_params(o, &mut s);
         let p = Conv2dS8Params {
             input_shape: is,
             filter_shape: fs,

@@ -263,6 +263,17 @@ pub(crate) mod tests {
         *s >> 8
     }
 
+    /// Random int32 biases and requantization multipliers/shifts of `o` output channels, in
+    /// that draw order.
+    pub(crate) fn requant_params(o: usize, s: &mut u32) -> (Vec<i32>, Vec<i32>, Vec<i32>) {
+        let bias = (0..o).map(|_| (lcg(s) % 2001) as i32 - 1000).collect();
+        let mult = (0..o)
+            .map(|_| 1_300_000_000 + (lcg(s) % 600_000_000) as i32)
+            .collect();
+        let shift = (0..o).map(|_| -((lcg(s) % 9) as i32) - 1).collect();
+        (bias, mult, shift)
+    }
+
     /// Owned plan lists of a dense filter.
     pub(crate) fn plan_of(w: &[i8], rows: usize, k: usize) -> (Vec<u32>, Vec<u32>, Vec<i16>) {
         let n = plan_len(w, rows, k).unwrap();
@@ -304,11 +315,7 @@ pub(crate) mod tests {
                 }
             })
             .collect();
-        let bias: Vec<i32> = (0..o).map(|_| (lcg(&mut s) % 2001) as i32 - 1000).collect();
-        let mult: Vec<i32> = (0..o)
-            .map(|_| 1_300_000_000 + (lcg(&mut s) % 600_000_000) as i32)
-            .collect();
-        let shift: Vec<i32> = (0..o).map(|_| -((lcg(&mut s) % 9) as i32) - 1).collect();
+        let (bias, mult, shift) = requant_params(o, &mut s);
         for input_offset in [128, -127, 17] {
             let p = Conv2dS8Params {
                 input_shape: is,

@@ -76,7 +76,7 @@ mod tests {
     use super::*;
     use crate::conv::ConvGeometry;
     use crate::depthwise::depthwise_conv2d_s8_ref;
-    use crate::sparse::conv2d_s8_sparse_plan::tests::{lcg, plan_of};
+    use crate::sparse::conv2d_s8_sparse_plan::tests::{lcg, plan_of, requant_params};
     use crate::sparse::depthwise_rows;
     use crate::Shape4;
 
@@ -97,13 +97,7 @@ mod tests {
                 }
             })
             .collect();
-        let bias: Vec<i32> = (0..oc)
-            .map(|_| (lcg(&mut s) % 2001) as i32 - 1000)
-            .collect();
-        let mult: Vec<i32> = (0..oc)
-            .map(|_| 1_300_000_000 + (lcg(&mut s) % 600_000_000) as i32)
-            .collect();
-        let shift: Vec<i32> = (0..oc).map(|_| -((lcg(&mut s) % 9) as i32) - 1).collect();
+        let (bias, mult, shift) = requant_params(oc, &mut s);
         let p = DepthwiseS8Params {
             input_shape: is,
             filter_shape: fs,

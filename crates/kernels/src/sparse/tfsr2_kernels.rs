@@ -261,13 +261,9 @@ mod tests {
     use crate::conv::{conv2d_s8_ref, ConvGeometry};
     use crate::depthwise::depthwise_conv2d_s8_ref;
     use crate::fully_connected::fully_connected_s8_ref;
+    use crate::sparse::conv2d_s8_sparse_plan::tests::{lcg, requant_params};
     use crate::sparse::{depthwise_rows, encode_tfsr2, tfsr2_len, Encoding, Layout};
     use crate::Shape4;
-
-    fn lcg(s: &mut u32) -> u32 {
-        *s = s.wrapping_mul(1_103_515_245).wrapping_add(12345);
-        *s >> 8
-    }
 
     fn sparse(n: usize, keep: u32, s: &mut u32) -> Vec<i8> {
         (0..n)
@@ -324,11 +320,7 @@ mod tests {
             let input: Vec<i8> = (0..2 * h * h * c).map(|_| lcg(&mut s) as i8).collect();
             let k = kh * kh * c;
             let filter = sparse(o * k, keep, &mut s);
-            let bias: Vec<i32> = (0..o).map(|_| (lcg(&mut s) % 2001) as i32 - 1000).collect();
-            let mult: Vec<i32> = (0..o)
-                .map(|_| 1_300_000_000 + (lcg(&mut s) % 600_000_000) as i32)
-                .collect();
-            let shift: Vec<i32> = (0..o).map(|_| -((lcg(&mut s) % 9) as i32) - 1).collect();
+            let (bias, mult, shift) = requant_params(o, &mut s);
             let p = Conv2dS8Params {
                 input_shape: is,
                 filter_shape: fs,
@@ -422,13 +414,7 @@ mod tests {
             let os = Shape4::new(2, oh, oh, oc);
             let input: Vec<i8> = (0..2 * h * h * c).map(|_| lcg(&mut s) as i8).collect();
             let filter = sparse(k * k * oc, keep, &mut s);
-            let bias: Vec<i32> = (0..oc)
-                .map(|_| (lcg(&mut s) % 2001) as i32 - 1000)
-                .collect();
-            let mult: Vec<i32> = (0..oc)
-                .map(|_| 1_300_000_000 + (lcg(&mut s) % 600_000_000) as i32)
-                .collect();
-            let shift: Vec<i32> = (0..oc).map(|_| -((lcg(&mut s) % 9) as i32) - 1).collect();
+            let (bias, mult, shift) = requant_params(oc, &mut s);
             let p = DepthwiseS8Params {
                 input_shape: is,
                 filter_shape: fs,
