@@ -32,10 +32,10 @@ run() { # name model [deploy flags]
 import json, sys
 name, d, m, acc = sys.argv[1], json.load(open(sys.argv[2])), json.load(open(sys.argv[3])), sys.argv[4]
 print('%-22s %10d %10d %14d %9.3f %8s %s' % (name, d['filter_bytes'], m['flash_bytes'],
-      m['instructions'] // m['samples'], m['macs_per_instruction'], acc, m['outputs_match']))
+      m['instructions'], m['macs_per_instruction'], acc, m['outputs_match']))
 for i, l in enumerate(m['layers']):
     if l.get('weights'):
-        print('    %2d %-12s %-6s %6d B %9d instr' % (i, l['op'], l['weights'], l['weight_bytes'], l['instructions'] // m['samples']))
+        print('    %2d %-12s %-6s %6d B %9d instr' % (i, l['op'], l['weights'], l['weight_bytes'], l['instructions']))
 PY
 }
 [ -n "${ONLY_PRUNED:-}" ] || run "int8" "$OUT/int8.tflite"
