@@ -66,6 +66,54 @@ static inline int32_t clamp(int32_t v, int32_t lo, int32_t hi)
     return v < lo ? lo : v > hi ? hi : v;
 }
 
+/* One output channel's requantization with the shift already split: kernels that
+ * produce several pixels of a channel per pass derive it once and apply it to each.
+ * rq_apply(rq_of(m, s), x) == mbqm(x, m, s) for every input. */
+typedef struct {
+    int32_t mult, left, right, mask;
+} tf_rq;
+
+static inline tf_rq rq_of(int32_t mult, int32_t shift)
+{
+    tf_rq q;
+    q.mult = mult;
+    q.left = shift > 0 ? shift : 0;
+    q.right = shift > 0 ? 0 : -shift;
+    q.mask = (int32_t)((1u << q.right) - 1u);
+    return q;
+}
+
+static inline int32_t qadd_i32(int32_t a, int32_t b)
+{
+#if TF_DSP
+    return __qadd(a, b);
+#else
+    const int64_t v = (int64_t)a + b;
+    return v > INT32_MAX ? INT32_MAX : v < INT32_MIN ? INT32_MIN : (int32_t)v;
+#endif
+}
+
+static inline int32_t rq_apply(tf_rq q, int32_t x)
+{
+    const int32_t a = (int32_t)((uint32_t)x << q.left);
+    const int32_t s = srdhm(a, q.mult);
+    const int32_t thr = (q.mask >> 1) + (int32_t)((uint32_t)s >> 31);
+    return (s >> q.right) + ((s & q.mask) > thr ? 1 : 0);
+}
+
+/* A layer's output offset and activation range, read once: every int8 store may
+ * alias the parameter struct, so fields read inside the loops are reloaded after
+ * each store. */
+typedef struct {
+    int32_t off, lo, hi;
+} tf_act;
+
+static inline int8_t act_out(tf_act a, int32_t v)
+{
+    v += a.off;
+    return (int8_t)(v < a.lo ? a.lo : v > a.hi ? a.hi : v);
+}
+
 /* gemmlowp SaturatingRoundingMultiplyByPOT for positive exponents */
 static inline int32_t sat_shl(int32_t x, int e)
 {
@@ -113,12 +161,54 @@ static TF_NOINLINE int32_t conv_add(const tf_conv_params *p, int32_t v, const in
     return add_one(p->add, first, second);
 }
 
-static inline int8_t conv_epilogue(const tf_conv_params *p, int32_t acc, int32_t m, int32_t s,
-                                   const int8_t *skip)
+static inline tf_act conv_act(const tf_conv_params *p)
 {
-    int32_t v = clamp(mbqm(acc, m, s) + p->out_offset, p->act_min, p->act_max);
-    if (p->add) v = conv_add(p, v, skip);
-    return (int8_t)v;
+    tf_act a = {p->out_offset, p->act_min, p->act_max};
+    return a;
+}
+
+/* Requantizes n accumulators of one output channel into outputs `stride` apart. Out
+ * of line on purpose: inlined into a kernel's loop, the shift split and activation
+ * bounds spill around the caller's accumulators and cost twice the instructions. */
+/* Requantizes n accumulators of one output channel into outputs `stride` apart. Out
+ * of line on purpose: inlined into a kernel's loop, the shift split and activation
+ * bounds spill around the caller's accumulators and cost twice the instructions. */
+static TF_NOINLINE void requant_lanes(const int32_t *acc, int n, int8_t *o, size_t stride,
+                                      int32_t mult, int32_t shift, const tf_act *act)
+{
+    const tf_rq q = rq_of(mult, shift);
+    const tf_act a = *act;
+    if (q.right == 0 || q.right > 22 || mult == INT32_MIN) {
+        for (int t = 0; t < n; t++, o += stride) *o = act_out(a, rq_apply(q, acc[t]));
+        return;
+    }
+    /* Rounding half away from zero as one add, (s + 2^(r-1) - (s < 0)) >> r, where the
+     * reference masks and compares. The add saturates instead of wrapping; it can only
+     * saturate for s > 2^31 - 2^(r-1), whose result 2^(31-r) (or one less, saturated)
+     * exceeds 255 for r <= 22 and so clamps to the same act.hi either way. */
+    const int32_t half = 1 << (q.right - 1);
+    for (int t = 0; t < n; t++, o += stride) {
+        const int32_t s = srdhm((int32_t)((uint32_t)acc[t] << q.left), mult);
+        *o = act_out(a, (qadd_i32(s, half) + (s >> 31)) >> q.right);
+    }
+}
+
+/* Requantizes int32 accumulators of one output channel as the kernels do (exported
+ * for tests of the fast rounding path against the reference arithmetic). */
+void tf_requantize_s8(const int32_t *acc, size_t n, int8_t *out, int32_t mult, int32_t shift,
+                      int32_t out_offset, int32_t act_min, int32_t act_max)
+{
+    const tf_act a = {out_offset, act_min, act_max};
+    for (size_t i = 0; i < n; i += 4)
+        requant_lanes(acc + i, n - i < 4 ? (int)(n - i) : 4, out + i, 1, mult, shift, &a);
+}
+
+/* `skip` is NULL unless the layer has a fused add. */
+static inline int8_t conv_out(const tf_conv_params *p, tf_act a, tf_rq q, int32_t acc,
+                              const int8_t *skip)
+{
+    const int8_t v = act_out(a, rq_apply(q, acc));
+    return skip ? (int8_t)conv_add(p, v, skip) : v;
 }
 
 static int conv_is_direct(const tf_conv_params *p)
@@ -128,9 +218,11 @@ static int conv_is_direct(const tf_conv_params *p)
 
 size_t tf_conv2d_s8_scratch(const tf_conv_params *p)
 {
-    if (conv_is_direct(p)) return 0;
-    /* the sparse kernel gathers four patches per pass, the others two */
-    return (p->sparse_block ? 4u : 2u) * (size_t)p->k_h * p->k_w * p->in_c;
+    const size_t K = (size_t)p->k_h * p->k_w * p->in_c;
+    /* the sparse kernel gathers four patches per pass (block 1 always, as a tile),
+     * the others two */
+    if (p->sparse_block == 1 || (p->sparse_block == 4 && !conv_is_direct(p))) return 4u * K;
+    return conv_is_direct(p) ? 0 : 2u * K;
 }
 
 /* The K-long patch feeding output pixel (b, oy, ox): a pointer into the input
@@ -267,7 +359,9 @@ void tf_conv2d_s8(const tf_conv_params *p, const int8_t *in, const int8_t *skip,
     const int K = p->k_h * p->k_w * p->in_c;
     const int oc_n = p->out_c;
     const int pixels = p->out_h * p->out_w;
+    const tf_act act = conv_act(p);
     int8_t *slot0 = scratch, *slot1 = scratch ? scratch + K : NULL;
+    if (!p->add) skip = NULL;
     for (int b = 0; b < p->batches; b++) {
         int8_t *ob = out + (size_t)b * pixels * oc_n;
         const int8_t *sb = skip ? skip + (size_t)b * pixels * oc_n : NULL;
@@ -283,15 +377,16 @@ void tf_conv2d_s8(const tf_conv_params *p, const int8_t *in, const int8_t *skip,
                 const int8_t *w0 = filter + (size_t)oc * K;
                 int32_t acc[4] = {bias[oc], bias[oc + 1], bias[oc], bias[oc + 1]};
                 dot_2x2(a0, a1, w0, w0 + K, K, acc);
-                o0[oc] = conv_epilogue(p, acc[0], mult[oc], shift[oc], k0 ? k0 + oc : NULL);
-                o0[oc + 1] = conv_epilogue(p, acc[1], mult[oc + 1], shift[oc + 1], k0 ? k0 + oc + 1 : NULL);
-                o1[oc] = conv_epilogue(p, acc[2], mult[oc], shift[oc], k1 ? k1 + oc : NULL);
-                o1[oc + 1] = conv_epilogue(p, acc[3], mult[oc + 1], shift[oc + 1], k1 ? k1 + oc + 1 : NULL);
+                o0[oc] = conv_out(p, act, rq_of(mult[oc], shift[oc]), acc[0], k0 ? k0 + oc : NULL);
+                o0[oc + 1] = conv_out(p, act, rq_of(mult[oc + 1], shift[oc + 1]), acc[1], k0 ? k0 + oc + 1 : NULL);
+                o1[oc] = conv_out(p, act, rq_of(mult[oc], shift[oc]), acc[2], k1 ? k1 + oc : NULL);
+                o1[oc + 1] = conv_out(p, act, rq_of(mult[oc + 1], shift[oc + 1]), acc[3], k1 ? k1 + oc + 1 : NULL);
             }
             if (oc < oc_n) {
                 const int8_t *w = filter + (size_t)oc * K;
-                o0[oc] = conv_epilogue(p, dot_1x1(a0, w, K, bias[oc]), mult[oc], shift[oc], k0 ? k0 + oc : NULL);
-                o1[oc] = conv_epilogue(p, dot_1x1(a1, w, K, bias[oc]), mult[oc], shift[oc], k1 ? k1 + oc : NULL);
+                const tf_rq q = rq_of(mult[oc], shift[oc]);
+                o0[oc] = conv_out(p, act, q, dot_1x1(a0, w, K, bias[oc]), k0 ? k0 + oc : NULL);
+                o1[oc] = conv_out(p, act, q, dot_1x1(a1, w, K, bias[oc]), k1 ? k1 + oc : NULL);
             }
         }
         if (px < pixels) {
@@ -300,7 +395,7 @@ void tf_conv2d_s8(const tf_conv_params *p, const int8_t *in, const int8_t *skip,
             const int8_t *k = sb ? sb + (size_t)px * oc_n : NULL;
             for (int oc = 0; oc < oc_n; oc++) {
                 int32_t acc = dot_1x1(a, filter + (size_t)oc * K, K, bias[oc]);
-                o[oc] = conv_epilogue(p, acc, mult[oc], shift[oc], k ? k + oc : NULL);
+                o[oc] = conv_out(p, act, rq_of(mult[oc], shift[oc]), acc, k ? k + oc : NULL);
             }
         }
     }
@@ -594,7 +689,9 @@ TF_INLINE void conv_packed(const tf_conv_params *p, const int8_t *in, const int8
     const int K = p->k_h * p->k_w * p->in_c;
     const int oc_n = p->out_c;
     const int pixels = p->out_h * p->out_w;
+    const tf_act act = conv_act(p);
     int8_t *slot0 = scratch, *slot1 = scratch ? scratch + K : NULL;
+    if (!p->add) skip = NULL;
     for (int b = 0; b < p->batches; b++) {
         int8_t *ob = out + (size_t)b * pixels * oc_n;
         const int8_t *sb = skip ? skip + (size_t)b * pixels * oc_n : NULL;
@@ -608,8 +705,9 @@ TF_INLINE void conv_packed(const tf_conv_params *p, const int8_t *in, const int8
             for (int oc = 0; oc < oc_n; oc++) {
                 int32_t s0 = bias[oc], s1 = bias[oc];
                 pdot(a0, a1, w, (size_t)oc * K, K, bits, &s0, two ? &s1 : NULL);
-                o0[oc] = conv_epilogue(p, s0, mult[oc], shift[oc], k0 ? k0 + oc : NULL);
-                if (two) o1[oc] = conv_epilogue(p, s1, mult[oc], shift[oc], k1 ? k1 + oc : NULL);
+                const tf_rq q = rq_of(mult[oc], shift[oc]);
+                o0[oc] = conv_out(p, act, q, s0, k0 ? k0 + oc : NULL);
+                if (two) o1[oc] = conv_out(p, act, q, s1, k1 ? k1 + oc : NULL);
             }
         }
     }
@@ -923,20 +1021,122 @@ TF_INLINE const uint8_t *sdot(const int8_t *const a[4], int n, const uint8_t *ro
     return (const uint8_t *)(const void *)v;
 }
 
-/* One pass over the encoded filter for the n (1..4) output pixels from px. The
- * kernel always computes four lanes (a short tail repeats its last patch) so only
- * one copy of the inner loop exists per block size. */
-TF_INLINE void conv_sparse_pixels(const tf_conv_params *p, const int8_t *in, const int8_t *sb,
-                                  int8_t *ob, int8_t *scratch, int b, int px, int n, int block)
+/* The four patches of a block-1 pass interleaved: tile[4k + t] = value k of patch t,
+ * so one word load fetches input k of all four output pixels and the walk of the
+ * encoding needs one pointer instead of four (which would not stay in registers).
+ * A short tail repeats its last pixel. */
+TF_NO_LIBCALLS static void conv_tile4(const tf_conv_params *p, const int8_t *in, int b, int px,
+                                      int n, int8_t *tile)
+{
+    const int in_c = p->in_c;
+    const int8_t pad_val = (int8_t)(-p->in_offset);
+    for (int t = 0; t < 4; t++) {
+        const int q = px + (t < n ? t : n - 1), oy = q / p->out_w, ox = q % p->out_w;
+        int8_t *d = tile + t;
+        for (int ky = 0; ky < p->k_h; ky++) {
+            const int iy = oy * p->stride_h - p->pad_h + ky * p->dil_h;
+            for (int kx = 0; kx < p->k_w; kx++) {
+                const int ix = ox * p->stride_w - p->pad_w + kx * p->dil_w;
+                if (iy < 0 || iy >= p->in_h || ix < 0 || ix >= p->in_w) {
+                    for (int k = 0; k < in_c; k++, d += 4) *d = pad_val;
+                } else {
+                    const int8_t *src = in + (((size_t)b * p->in_h + iy) * p->in_w + ix) * in_c;
+                    for (int k = 0; k < in_c; k++, d += 4) *d = src[k];
+                }
+            }
+        }
+    }
+}
+
+/* acc[t] += w * tile[4j + t] for t = 0..3. */
+TF_INLINE void tile_mac(const int8_t *x, int32_t w, int32_t *s0, int32_t *s1, int32_t *s2,
+                        int32_t *s3)
+{
+#if TF_DSP
+    const uint32_t v = rd32(x);
+    const int32_t lo = sx02(v), hi = sx13(v);
+    *s0 = __smlabb(lo, w, *s0);
+    *s2 = __smlatb(lo, w, *s2);
+    *s1 = __smlabb(hi, w, *s1);
+    *s3 = __smlatb(hi, w, *s3);
+#else
+    *s0 += x[0] * w;
+    *s1 += x[1] * w;
+    *s2 += x[2] * w;
+    *s3 += x[3] * w;
+#endif
+}
+
+/* acc[t] += dot(patch t, row) for one block-1 bitmap row of `bm` bytes over a tile;
+ * returns the start of the next row. */
+TF_INLINE const uint8_t *sdot_tile(const int8_t *tile, const uint8_t *row, int bm, int32_t acc[4])
+{
+    const int8_t *v = (const int8_t *)(const void *)(row + bm);
+    int32_t s0 = acc[0], s1 = acc[1], s2 = acc[2], s3 = acc[3];
+    for (int i = 0; i < bm; i++, tile += 32) {
+        uint32_t bits = row[i];
+        while (bits) {
+            const int j = TF_CTZ(bits);
+            bits &= bits - 1u;
+            tile_mac(tile + 4 * j, *v++, &s0, &s1, &s2, &s3);
+        }
+    }
+    acc[0] = s0; acc[1] = s1; acc[2] = s2; acc[3] = s3;
+    return (const uint8_t *)(const void *)v;
+}
+
+/* acc[t] += dot(patch t, row) for the stored weights of the gap-body row covering
+ * positions [row0, row0 + K) (block 1) over a tile. */
+TF_INLINE void gdot_tile(const int8_t *tile, tf_gaps *g, uint32_t row0, int K, int32_t acc[4])
+{
+    int32_t s0 = acc[0], s1 = acc[1], s2 = acc[2], s3 = acc[3];
+    const uint32_t end = row0 + (uint32_t)K;
+    const int8_t *v = g->v;
+    const uint8_t *codes = g->codes;
+    const int8_t *base = tile - 4 * (intptr_t)row0;
+    uint32_t c = g->c, left = g->left, next = g->next;
+    while (next < end) {
+        tile_mac(base + 4 * (intptr_t)next, *v++, &s0, &s1, &s2, &s3);
+        if (--left == 0) {
+            next = UINT32_MAX;
+            break;
+        }
+        uint32_t code;
+        next++;
+        do {
+            const uint32_t byte = codes[c >> 1];
+            code = (c & 1u) ? byte >> 4 : byte & 15u;
+            c++;
+            next += code;
+        } while (code == 15u);
+    }
+    g->v = v;
+    g->c = c;
+    g->left = left;
+    g->next = next;
+    acc[0] = s0; acc[1] = s1; acc[2] = s2; acc[3] = s3;
+}
+
+/* One pass over the encoded filter for the n (1..4) output pixels from px. Block 1
+ * walks a tile of the four patches; block 4 multiplies four contiguous inputs per
+ * stored block with SMLAD, so it keeps the patches apart. Four lanes are always
+ * computed (a short tail repeats its last patch) so one copy of each loop exists. */
+TF_INLINE void conv_sparse_pixels(const tf_conv_params *p, tf_act act, const int8_t *in,
+                                  const int8_t *sb, int8_t *ob, int8_t *scratch, int b, int px,
+                                  int n, int block)
 {
     const int K = p->k_h * p->k_w * p->in_c;
     const int bm = ((K + block - 1) / block + 7) / 8;
     const int oc_n = p->out_c;
     const int8_t *a[4];
-    for (int t = 0; t < 4; t++)
-        a[t] = t < n ? conv_patch(p, in, b, (px + t) / p->out_w, (px + t) % p->out_w,
-                                  scratch ? scratch + (size_t)t * K : NULL)
-                     : a[t - 1];
+    if (block == 1) {
+        conv_tile4(p, in, b, px, n, scratch);
+    } else {
+        for (int t = 0; t < 4; t++)
+            a[t] = t < n ? conv_patch(p, in, b, (px + t) / p->out_w, (px + t) % p->out_w,
+                                      scratch ? scratch + (size_t)t * K : NULL)
+                         : a[t - 1];
+    }
     const uint8_t *blob = (const uint8_t *)(const void *)p->filter;
     const uint8_t *row = blob + 4;
     const int gaps = blob[0] == TF_TFSR2_GAPS, nb = (K + block - 1) / block;
@@ -944,11 +1144,22 @@ TF_INLINE void conv_sparse_pixels(const tf_conv_params *p, const int8_t *in, con
     if (gaps) gaps_start(&g, blob, block);
     for (int oc = 0; oc < oc_n; oc++) {
         int32_t acc[4] = {p->bias[oc], p->bias[oc], p->bias[oc], p->bias[oc]};
-        if (gaps) gdot(a, 4, &g, (uint32_t)oc * (uint32_t)nb, nb, K, block, acc);
-        else row = sdot(a, 4, row, K, bm, block, acc);
-        for (int t = 0; t < n; t++) {
-            const size_t at = (size_t)(px + t) * oc_n + oc;
-            ob[at] = conv_epilogue(p, acc[t], p->mult[oc], p->shift[oc], sb ? sb + at : NULL);
+        if (block == 1) {
+            if (gaps) gdot_tile(scratch, &g, (uint32_t)oc * (uint32_t)K, K, acc);
+            else row = sdot_tile(scratch, row, bm, acc);
+        } else {
+            if (gaps) gdot(a, 4, &g, (uint32_t)oc * (uint32_t)nb, nb, K, block, acc);
+            else row = sdot(a, 4, row, K, bm, block, acc);
+        }
+        if (sb) {
+            const tf_rq q = rq_of(p->mult[oc], p->shift[oc]);
+            for (int t = 0; t < n; t++) {
+                const size_t at = (size_t)(px + t) * oc_n + oc;
+                ob[at] = conv_out(p, act, q, acc[t], sb + at);
+            }
+        } else {
+            requant_lanes(acc, n, ob + (size_t)px * oc_n + oc, (size_t)oc_n, p->mult[oc],
+                          p->shift[oc], &act);
         }
     }
 }
@@ -959,13 +1170,15 @@ static void conv_sparse(const tf_conv_params *p, const int8_t *in, const int8_t 
 {
     const int oc_n = p->out_c;
     const int pixels = p->out_h * p->out_w;
+    const tf_act act = conv_act(p);
+    if (!p->add) skip = NULL;
     for (int b = 0; b < p->batches; b++) {
         int8_t *ob = out + (size_t)b * pixels * oc_n;
         const int8_t *sb = skip ? skip + (size_t)b * pixels * oc_n : NULL;
         for (int px = 0; px < pixels; px += 4) {
             const int n = pixels - px < 4 ? pixels - px : 4;
-            if (block == 4) conv_sparse_pixels(p, in, sb, ob, scratch, b, px, n, 4);
-            else conv_sparse_pixels(p, in, sb, ob, scratch, b, px, n, 1);
+            if (block == 4) conv_sparse_pixels(p, act, in, sb, ob, scratch, b, px, n, 4);
+            else conv_sparse_pixels(p, act, in, sb, ob, scratch, b, px, n, 1);
         }
     }
 }

@@ -200,6 +200,10 @@ void tf_copy(int8_t *dst, const int8_t *src, size_t n);
 
 /* Fixed-point helpers, exposed for tests. */
 int32_t tf_mbqm(int32_t x, int32_t mult, int32_t shift);
+/* clamp(out_offset + MBQM(acc[i], mult, shift), act_min, act_max) for i < n, by the
+ * kernels' own requantization path. */
+void tf_requantize_s8(const int32_t *acc, size_t n, int8_t *out, int32_t mult, int32_t shift,
+                      int32_t out_offset, int32_t act_min, int32_t act_max);
 
 #ifdef __cplusplus
 }

@@ -32,15 +32,13 @@ use tinyforge_kernels::sparse::{Encoding, Layout};
 /// with a gap body).
 pub const SPARSE_MAX_RATIO: f64 = 0.5;
 
-/// Shortest filter row (weights per output channel) emitted sparse by default. Measured on the
-/// emulated Cortex-M4 (`bench/mcu_compressed.sh`, MNIST DS-CNN pruned to 80 %): 1×1 convs with
-/// 16-weight rows run 2 % slower sparse than with the dense SMLAD loop, 32-weight rows break
-/// even, 64-weight rows run 3 % faster; the per-output requantization, not the MACs, dominates
-/// such short rows. Flash shrinks at every length. Those numbers are for the bitmap body; the
-/// gap body, which is the smaller blob at 80 % zeros and so the one stored, costs more to walk
-/// (a nibble decode per stored weight): the same bench gives 99,324 / 153,770 instructions
-/// for the 64-weight-row 1×1 convs against 81,282 / 121,666 dense (+22 % / +26 %), the whole
-/// inference +7 %, for 44 % of the dense filter bytes.
+/// Shortest filter row (weights per output channel) emitted sparse by default: 16-weight rows
+/// ran slower sparse than with the dense SMLAD loop, as the per-output requantization, not the
+/// MACs, dominates such short rows. Measured on the emulated Cortex-M4
+/// (`bench/mcu_compressed.sh`, MNIST DS-CNN pruned to 80 %, instructions per inference): the
+/// 32-weight-row 1×1 conv at 70 % zeros (bitmap body) runs in 296,325 instructions against
+/// 325,107 dense (−9 %), the 64-weight-row one at 90 % zeros (gap body) in 331,763 against
+/// 487,462 (−32 %); the whole inference 2,578,510 against 2,762,419 (−6.7 %).
 pub const SPARSE_MIN_ROW: usize = 32;
 
 /// How a filter is stored in flash and read by its kernel.
@@ -1324,14 +1322,16 @@ pub(crate) fn lower(
         } = &kernel
         {
             let direct = win.k_h == 1 && win.k_w == 1 && win.pad_h == 0 && win.pad_w == 0;
-            // patches gathered per pass: two for the dense and packed kernels, four sparse
-            let patches = match filter.enc {
-                WeightEnc::Sparse { .. } => 4,
-                _ => 2,
+            // patches gathered per pass (as tf_conv2d_s8_scratch): two for the dense and
+            // packed kernels unless 1×1, four sparse; block 1 interleaves them into a tile
+            // even for 1×1 convolutions
+            let patches = match &filter.enc {
+                WeightEnc::Sparse { enc, .. } if enc.block == 1 => 4,
+                WeightEnc::Sparse { .. } if !direct => 4,
+                _ if !direct => 2,
+                _ => 0,
             };
-            if !direct {
-                scratch = scratch.max(patches * win.k_h * win.k_w * input.c);
-            }
+            scratch = scratch.max(patches * win.k_h * win.k_w * input.c);
         }
         layers.push(Layer {
             node: idx,
