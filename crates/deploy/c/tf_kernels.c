@@ -854,19 +854,23 @@ typedef struct {
     uint32_t c, left, next;
 } tf_gaps;
 
+/* pos plus the gap code at nibble *c (low nibble first), summed through its 15s
+ * (escapes); advances *c past it. */
+TF_INLINE uint32_t gap_add(const uint8_t *codes, uint32_t *c, uint32_t pos)
+{
+    uint32_t code;
+    do {
+        const uint32_t byte = codes[*c >> 1];
+        code = (*c & 1u) ? byte >> 4 : byte & 15u;
+        ++*c;
+        pos += code;
+    } while (code == 15u);
+    return pos;
+}
+
 TF_INLINE void gaps_advance(tf_gaps *g, uint32_t cur)
 {
-    if (!g->left) {
-        g->next = UINT32_MAX;
-        return;
-    }
-    for (;;) {
-        const uint32_t code = (uint32_t)(g->codes[g->c >> 1] >> ((g->c & 1u) * 4u)) & 15u;
-        g->c++;
-        cur += code;
-        if (code != 15u) break;
-    }
-    g->next = cur;
+    g->next = g->left ? gap_add(g->codes, &g->c, cur) : UINT32_MAX;
 }
 
 TF_INLINE void gaps_start(tf_gaps *g, const uint8_t *blob, int block)
@@ -924,14 +928,7 @@ TF_INLINE void gdot(const int8_t *const a[4], int n, tf_gaps *g, uint32_t row0, 
             next = UINT32_MAX;
             break;
         }
-        uint32_t cur = next + 1u, code;
-        do {
-            const uint32_t byte = codes[c >> 1];
-            code = (c & 1u) ? byte >> 4 : byte & 15u;
-            c++;
-            cur += code;
-        } while (code == 15u);
-        next = cur;
+        next = gap_add(codes, &c, next + 1u);
     }
     g->v = v;
     g->c = c;
@@ -1101,14 +1098,7 @@ TF_INLINE void gdot_tile(const int8_t *tile, tf_gaps *g, uint32_t row0, int K, i
             next = UINT32_MAX;
             break;
         }
-        uint32_t code;
-        next++;
-        do {
-            const uint32_t byte = codes[c >> 1];
-            code = (c & 1u) ? byte >> 4 : byte & 15u;
-            c++;
-            next += code;
-        } while (code == 15u);
+        next = gap_add(codes, &c, next + 1u);
     }
     g->v = v;
     g->c = c;
