@@ -188,8 +188,34 @@ static TF_NOINLINE void requant_lanes(const int32_t *acc, int n, int8_t *o, size
      * exceeds 255 for r <= 22 and so clamps to the same act.hi either way. */
     const int32_t half = 1 << (q.right - 1);
     for (int t = 0; t < n; t++, o += stride) {
-        const int32_t s = srdhm((int32_t)((uint32_t)acc[t] << q.left), mult);
+        const int32_t s = srdhm(acc[t], mult); /* right >= 1: no left shift */
         *o = act_out(a, (qadd_i32(s, half) + (s >> 31)) >> q.right);
+    }
+}
+
+/* Requantizes n consecutive channels (their own mult / shift) of one or two output
+ * pixels: o0[c] from acc0[c], and o1[c] from acc1[c] unless acc1 is NULL. Out of line
+ * for the reason given at requant_lanes; one call serves a whole block of channels. */
+static TF_NOINLINE void requant_channels(const int32_t *acc0, const int32_t *acc1, int n,
+                                         int8_t *o0, int8_t *o1, const int32_t *mult,
+                                         const int8_t *shift, const tf_act *act)
+{
+    const tf_act a = *act;
+    for (int c = 0; c < n; c++) {
+        const tf_rq q = rq_of(mult[c], shift[c]);
+        if (q.right == 0 || q.right > 22 || q.mult == INT32_MIN) {
+            o0[c] = act_out(a, rq_apply(q, acc0[c]));
+            if (acc1) o1[c] = act_out(a, rq_apply(q, acc1[c]));
+            continue;
+        }
+        /* the rounding add of requant_lanes (right >= 1, so no left shift) */
+        const int32_t half = 1 << (q.right - 1);
+        int32_t s = srdhm(acc0[c], q.mult);
+        o0[c] = act_out(a, (qadd_i32(s, half) + (s >> 31)) >> q.right);
+        if (acc1) {
+            s = srdhm(acc1[c], q.mult);
+            o1[c] = act_out(a, (qadd_i32(s, half) + (s >> 31)) >> q.right);
+        }
     }
 }
 
@@ -274,6 +300,9 @@ static inline int32_t sx13(uint32_t v)
     return (int32_t)r;
 }
 #endif
+
+/* Output channels whose accumulators a dense convolution keeps before requantizing. */
+#define TF_OC_BLOCK 32
 
 /* acc[r][c] += dot(a_r, w_c) for two patches and two filter rows */
 static inline void dot_2x2(const int8_t *a0, const int8_t *a1, const int8_t *w0, const int8_t *w1,
@@ -372,6 +401,31 @@ void tf_conv2d_s8(const tf_conv_params *p, const int8_t *in, const int8_t *skip,
             const int8_t *a1 = conv_patch(p, in, b, (px + 1) / p->out_w, (px + 1) % p->out_w, slot1);
             int8_t *o0 = ob + (size_t)px * oc_n, *o1 = o0 + oc_n;
             const int8_t *k0 = sb ? sb + (size_t)px * oc_n : NULL, *k1 = k0 ? k0 + oc_n : NULL;
+            if (!k0) {
+                /* accumulators of a block of channels first, then one requantization call */
+                int32_t acc0[TF_OC_BLOCK], acc1[TF_OC_BLOCK];
+                for (int oc0 = 0; oc0 < oc_n; oc0 += TF_OC_BLOCK) {
+                    const int cn = oc_n - oc0 < TF_OC_BLOCK ? oc_n - oc0 : TF_OC_BLOCK;
+                    int c = 0;
+                    for (; c + 2 <= cn; c += 2) {
+                        const int oc = oc0 + c;
+                        const int8_t *w0 = filter + (size_t)oc * K;
+                        int32_t acc[4] = {bias[oc], bias[oc + 1], bias[oc], bias[oc + 1]};
+                        dot_2x2(a0, a1, w0, w0 + K, K, acc);
+                        acc0[c] = acc[0];
+                        acc0[c + 1] = acc[1];
+                        acc1[c] = acc[2];
+                        acc1[c + 1] = acc[3];
+                    }
+                    if (c < cn) {
+                        const int oc = oc0 + c;
+                        acc0[c] = dot_1x1(a0, filter + (size_t)oc * K, K, bias[oc]);
+                        acc1[c] = dot_1x1(a1, filter + (size_t)oc * K, K, bias[oc]);
+                    }
+                    requant_channels(acc0, acc1, cn, o0 + oc0, o1 + oc0, mult + oc0, shift + oc0, &act);
+                }
+                continue;
+            }
             int oc = 0;
             for (; oc + 2 <= oc_n; oc += 2) {
                 const int8_t *w0 = filter + (size_t)oc * K;
@@ -1274,9 +1328,16 @@ void tf_depthwise_conv2d_sparse(const tf_dw_params *p, const int8_t *in, int8_t 
 
 /* ---- pooling ---------------------------------------------------------- */
 
-TF_COLD static void pool(const tf_pool_params *p, const int8_t *in, int8_t *out, int is_max)
+#define TF_POOL_BLOCK 64
+
+/* Window outer, channels inner: each tap row is a run of contiguous channels, so the
+ * window bounds and addressing are worked out once per output pixel instead of per
+ * value. A block of channels accumulates on the stack. */
+TF_INLINE void pool(const tf_pool_params *p, const int8_t *in, int8_t *out, int is_max)
 {
-    const int c_n = p->c;
+    const int C = p->c;
+    const int32_t lo = p->act_min, hi = p->act_max;
+    int32_t acc[TF_POOL_BLOCK];
     for (int b = 0; b < p->batches; b++)
         for (int oy = 0; oy < p->out_h; oy++)
             for (int ox = 0; ox < p->out_w; ox++) {
@@ -1284,20 +1345,29 @@ TF_COLD static void pool(const tf_pool_params *p, const int8_t *in, int8_t *out,
                 const int fy_lo = y0 < 0 ? -y0 : 0, fx_lo = x0 < 0 ? -x0 : 0;
                 const int fy_hi = p->f_h < p->in_h - y0 ? p->f_h : p->in_h - y0;
                 const int fx_hi = p->f_w < p->in_w - x0 ? p->f_w : p->in_w - x0;
-                int8_t *o = out + (((size_t)b * p->out_h + oy) * p->out_w + ox) * c_n;
-                for (int c = 0; c < c_n; c++) {
-                    int32_t acc = is_max ? -128 : 0;
-                    int32_t count = 0;
-                    for (int fy = fy_lo; fy < fy_hi; fy++)
-                        for (int fx = fx_lo; fx < fx_hi; fx++) {
-                            int32_t v = in[(((size_t)b * p->in_h + y0 + fy) * p->in_w + x0 + fx) * c_n + c];
-                            if (is_max) acc = v > acc ? v : acc;
-                            else acc += v;
-                            count++;
+                const int rows = fy_hi > fy_lo ? fy_hi - fy_lo : 0;
+                const int cols = fx_hi > fx_lo ? fx_hi - fx_lo : 0;
+                const int32_t count = rows * cols;
+                const int8_t *win = in + (((size_t)b * p->in_h + (size_t)(y0 + fy_lo)) * p->in_w +
+                                          (size_t)(x0 + fx_lo)) * C;
+                int8_t *o = out + (((size_t)b * p->out_h + oy) * p->out_w + ox) * C;
+                for (int c0 = 0; c0 < C; c0 += TF_POOL_BLOCK) {
+                    const int cn = C - c0 < TF_POOL_BLOCK ? C - c0 : TF_POOL_BLOCK;
+                    for (int c = 0; c < cn; c++) acc[c] = is_max ? -128 : 0;
+                    for (int fy = 0; fy < rows; fy++)
+                        for (int fx = 0; fx < cols; fx++) {
+                            const int8_t *x = win + ((size_t)fy * p->in_w + (size_t)fx) * C + c0;
+                            for (int c = 0; c < cn; c++) {
+                                if (is_max) acc[c] = x[c] > acc[c] ? x[c] : acc[c];
+                                else acc[c] += x[c];
+                            }
                         }
-                    if (!is_max && count > 0)
-                        acc = acc > 0 ? (acc + count / 2) / count : (acc - count / 2) / count;
-                    o[c] = (int8_t)clamp(acc, p->act_min, p->act_max);
+                    for (int c = 0; c < cn; c++) {
+                        int32_t v = acc[c];
+                        if (!is_max && count > 0)
+                            v = v > 0 ? (v + count / 2) / count : (v - count / 2) / count;
+                        o[c0 + c] = (int8_t)clamp(v, lo, hi);
+                    }
                 }
             }
 }

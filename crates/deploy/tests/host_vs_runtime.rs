@@ -202,6 +202,32 @@ fn pad_matches_the_runtime() {
 }
 
 #[test]
+fn channel_blocks_and_pooling_borders_match_the_runtime() {
+    // 69 channels: two full blocks of the C conv's requantization and an odd tail, one full
+    // block of the pooling loop and a tail; SAME padding gives partial windows on every border
+    let mut b = GraphBuilder::new("blocks");
+    let x = b.input("x", &[2, 9, 7, 5]);
+    let c = b
+        .conv2d(x, 69, (3, 3), 1, Padding::Same, Activation::None)
+        .unwrap();
+    let m = b.max_pool(c, (3, 3), 2, Padding::Same).unwrap();
+    let a = b.avg_pool(m, (2, 3), 1, Padding::Same).unwrap();
+    let mut g = b.finish(&[a]);
+    g.tensors[x].quant = Some(Quant::per_tensor(0.05, 4));
+    for t in [c, m, a] {
+        g.tensors[t].quant = Some(Quant::per_tensor(0.04, -7));
+    }
+    let input = pseudo_random(2 * 9 * 7 * 5, 21);
+    let want = runtime(&g, &input);
+    let p = plan_default(&g).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    emit_c(&p.graph, &p, dir.path()).unwrap();
+    assert_eq!(host_run(dir.path(), &[&input]).unwrap()[0], want);
+    let distinct: std::collections::BTreeSet<u8> = want.iter().copied().collect();
+    assert!(distinct.len() > 20, "{distinct:?}");
+}
+
+#[test]
 fn concatenation_matches_the_runtime() {
     let g = concat_graph();
     let input = pseudo_random(4 * 4 * 3 * 2, 12);

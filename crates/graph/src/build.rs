@@ -187,9 +187,31 @@ impl GraphBuilder {
         stride: usize,
         padding: Padding,
     ) -> GraphResult<TensorId> {
+        self.pool(x, k, stride, padding, Op::AveragePool2d)
+    }
+
+    /// MAX_POOL_2D.
+    pub fn max_pool(
+        &mut self,
+        x: TensorId,
+        k: (usize, usize),
+        stride: usize,
+        padding: Padding,
+    ) -> GraphResult<TensorId> {
+        self.pool(x, k, stride, padding, Op::MaxPool2d)
+    }
+
+    fn pool(
+        &mut self,
+        x: TensorId,
+        k: (usize, usize),
+        stride: usize,
+        padding: Padding,
+        op: fn(Pool2dOptions) -> Op,
+    ) -> GraphResult<TensorId> {
         let s = self.nhwc(x)?;
         let (oh, ow) = Self::window(s, k, stride, padding)?;
-        let op = Op::AveragePool2d(Pool2dOptions {
+        let op = op(Pool2dOptions {
             padding,
             stride_h: stride,
             stride_w: stride,
