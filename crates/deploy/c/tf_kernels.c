@@ -42,6 +42,12 @@ static inline int32_t srdhm(int32_t a, int32_t b)
     return (int32_t)(((int64_t)a * (int64_t)b + (1ll << 30)) >> 31);
 }
 
+/* srdhm for b != INT32_MIN, where the saturating case cannot arise. */
+static inline int32_t srdhm_nosat(int32_t a, int32_t b)
+{
+    return (int32_t)(((int64_t)a * (int64_t)b + (1ll << 30)) >> 31);
+}
+
 static inline int32_t rdbp(int32_t x, int32_t e)
 {
     int32_t mask = (int32_t)((1u << e) - 1u); /* e <= 31 */
@@ -100,6 +106,10 @@ static inline int32_t rq_apply(tf_rq q, int32_t x)
     const int32_t thr = (q.mask >> 1) + (int32_t)((uint32_t)s >> 31);
     return (s >> q.right) + ((s & q.mask) > thr ? 1 : 0);
 }
+
+/* Whether requant_lanes' one-add rounding applies: a right shift of 1..22 (so no left
+ * shift) and a multiplier that cannot saturate the doubling multiply. */
+static inline int rq_fast_ok(tf_rq q) { return q.right >= 1 && q.right <= 22 && q.mult != INT32_MIN; }
 
 /* A layer's output offset and activation range, read once: every int8 store may
  * alias the parameter struct, so fields read inside the loops are reloaded after
@@ -178,7 +188,7 @@ static TF_NOINLINE void requant_lanes(const int32_t *acc, int n, int8_t *o, size
 {
     const tf_rq q = rq_of(mult, shift);
     const tf_act a = *act;
-    if (q.right == 0 || q.right > 22 || mult == INT32_MIN) {
+    if (!rq_fast_ok(q)) {
         for (int t = 0; t < n; t++, o += stride) *o = act_out(a, rq_apply(q, acc[t]));
         return;
     }
@@ -188,7 +198,7 @@ static TF_NOINLINE void requant_lanes(const int32_t *acc, int n, int8_t *o, size
      * exceeds 255 for r <= 22 and so clamps to the same act.hi either way. */
     const int32_t half = 1 << (q.right - 1);
     for (int t = 0; t < n; t++, o += stride) {
-        const int32_t s = srdhm(acc[t], mult); /* right >= 1: no left shift */
+        const int32_t s = srdhm_nosat(acc[t], mult); /* right >= 1: no left shift */
         *o = act_out(a, (qadd_i32(s, half) + (s >> 31)) >> q.right);
     }
 }
@@ -203,17 +213,17 @@ static TF_NOINLINE void requant_channels(const int32_t *acc0, const int32_t *acc
     const tf_act a = *act;
     for (int c = 0; c < n; c++) {
         const tf_rq q = rq_of(mult[c], shift[c]);
-        if (q.right == 0 || q.right > 22 || q.mult == INT32_MIN) {
+        if (!rq_fast_ok(q)) {
             o0[c] = act_out(a, rq_apply(q, acc0[c]));
             if (acc1) o1[c] = act_out(a, rq_apply(q, acc1[c]));
             continue;
         }
         /* the rounding add of requant_lanes (right >= 1, so no left shift) */
         const int32_t half = 1 << (q.right - 1);
-        int32_t s = srdhm(acc0[c], q.mult);
+        int32_t s = srdhm_nosat(acc0[c], q.mult);
         o0[c] = act_out(a, (qadd_i32(s, half) + (s >> 31)) >> q.right);
         if (acc1) {
-            s = srdhm(acc1[c], q.mult);
+            s = srdhm_nosat(acc1[c], q.mult);
             o1[c] = act_out(a, (qadd_i32(s, half) + (s >> 31)) >> q.right);
         }
     }
@@ -495,17 +505,18 @@ static inline void tap_range(int start, int k, int dil, int size, int *lo, int *
 
 /* acc[0..4] += sum over the window of (x + off) * w for four adjacent channels.
  * Rows of the window start at xr / wr and advance by xstep / wstep; each row holds
- * `span` bytes of taps, C apart. With off == 0 the add disappears after inlining. */
-static inline void dw_taps4(const int8_t *xr, const int8_t *wr, int rows, size_t span, int C,
-                            size_t xstep, size_t wstep, int32_t off, int32_t acc[4])
+ * `cols` taps, C apart. With off == 0 the add disappears after inlining, and with
+ * constant rows and cols (the interior of a 3x3 layer) the loops unroll. */
+TF_INLINE void dw_taps4(const int8_t *xr, const int8_t *wr, int rows, int cols, int C,
+                        size_t xstep, size_t wstep, int32_t off, int32_t acc[4])
 {
     int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
 #if TF_DSP
     const int32_t offs = (int32_t)(((uint32_t)off & 0xFFFFu) | ((uint32_t)off << 16));
 #endif
     for (int r = 0; r < rows; r++, xr += xstep, wr += wstep) {
-        const int8_t *x = xr, *w = wr, *xe = xr + span;
-        for (; x != xe; x += C, w += C) {
+        const int8_t *x = xr, *w = wr;
+        for (int k = 0; k < cols; k++, x += C, w += C) {
 #if TF_DSP
             uint32_t xv = rd32(x), wv = rd32(w);
             int32_t xl = sx02(xv), wl = sx02(wv);
@@ -538,16 +549,25 @@ static void dw_fast(const tf_dw_params *p, const int8_t *in, const int8_t *filte
     const int C = p->in_c;
     const int32_t off = p->in_offset;
     const size_t xstep = (size_t)p->in_w * C, wstep = (size_t)p->k_w * C;
-    int32_t folded[TF_DW_BLOCK];
+    const int k3x3 = p->k_h == 3 && p->k_w == 3;
+    const tf_act act = {p->out_offset, p->act_min, p->act_max};
+    /* per block: folded biases and the channels' requantization, split once */
+    int32_t folded[TF_DW_BLOCK], rq_mult[TF_DW_BLOCK];
+    uint8_t rq_right[TF_DW_BLOCK];
     for (int b = 0; b < p->batches; b++) {
         const int8_t *in_b = in + (size_t)b * p->in_h * p->in_w * C;
         int8_t *out_b = out + (size_t)b * p->out_h * p->out_w * C;
         for (int c0 = 0; c0 < C; c0 += TF_DW_BLOCK) {
             const int cn = C - c0 < TF_DW_BLOCK ? C - c0 : TF_DW_BLOCK;
+            int fast = 1;
             for (int c = 0; c < cn; c++) {
                 int32_t s = 0;
                 for (int t = 0; t < p->k_h * p->k_w; t++) s += filter[(size_t)t * C + c0 + c];
                 folded[c] = (bias ? bias[c0 + c] : 0) + off * s;
+                const tf_rq q = rq_of(mult[c0 + c], shift[c0 + c]);
+                fast &= rq_fast_ok(q);
+                rq_mult[c] = q.mult;
+                rq_right[c] = (uint8_t)q.right;
             }
             for (int oy = 0; oy < p->out_h; oy++) {
                 const int y0 = oy * p->stride_h - p->pad_h;
@@ -559,7 +579,8 @@ static void dw_fast(const tf_dw_params *p, const int8_t *in, const int8_t *filte
                     tap_range(x0, p->k_w, 1, p->in_w, &kx_lo, &kx_hi);
                     const int full = ky_lo == 0 && ky_hi == p->k_h && kx_lo == 0 && kx_hi == p->k_w;
                     const int rows = ky_hi - ky_lo;
-                    const size_t span = (size_t)(kx_hi - kx_lo) * C;
+                    const int cols = kx_hi - kx_lo;
+                    const size_t span = (size_t)cols * C;
                     const size_t x_at = ((size_t)(y0 + ky_lo) * p->in_w + x0 + kx_lo) * C;
                     const size_t w_at = ((size_t)ky_lo * p->k_w + kx_lo) * C;
                     int8_t *o = out_b + ((size_t)oy * p->out_w + ox) * C + c0;
@@ -570,14 +591,24 @@ static void dw_fast(const tf_dw_params *p, const int8_t *in, const int8_t *filte
                         if (full) {
                             acc[0] = folded[c]; acc[1] = folded[c + 1];
                             acc[2] = folded[c + 2]; acc[3] = folded[c + 3];
-                            dw_taps4(in_b + x_at + cc, filter + w_at + cc, rows, span, C, xstep, wstep, 0, acc);
+                            if (k3x3)
+                                dw_taps4(in_b + x_at + cc, filter + w_at + cc, 3, 3, C, xstep, wstep, 0, acc);
+                            else
+                                dw_taps4(in_b + x_at + cc, filter + w_at + cc, rows, cols, C, xstep, wstep, 0, acc);
                         } else {
                             for (int j = 0; j < 4; j++) acc[j] = bias ? bias[cc + j] : 0;
-                            dw_taps4(in_b + x_at + cc, filter + w_at + cc, rows, span, C, xstep, wstep, off, acc);
+                            dw_taps4(in_b + x_at + cc, filter + w_at + cc, rows, cols, C, xstep, wstep, off, acc);
                         }
-                        for (int j = 0; j < 4; j++) {
-                            int32_t v = mbqm(acc[j], mult[cc + j], shift[cc + j]) + p->out_offset;
-                            o[c + j] = (int8_t)clamp(v, p->act_min, p->act_max);
+                        if (fast) {
+                            /* the rounding add of requant_lanes, from the block's table */
+                            for (int j = 0; j < 4; j++) {
+                                const int32_t sh = srdhm_nosat(acc[j], rq_mult[c + j]);
+                                const int r = rq_right[c + j];
+                                o[c + j] = act_out(act, (qadd_i32(sh, 1 << (r - 1)) + (sh >> 31)) >> r);
+                            }
+                        } else {
+                            for (int j = 0; j < 4; j++)
+                                o[c + j] = act_out(act, mbqm(acc[j], mult[cc + j], shift[cc + j]));
                         }
                     }
                     for (; c < cn; c++) {
