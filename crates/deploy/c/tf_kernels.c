@@ -107,9 +107,31 @@ static inline int32_t rq_apply(tf_rq q, int32_t x)
     return (s >> q.right) + ((s & q.mask) > thr ? 1 : 0);
 }
 
-/* Whether requant_lanes' one-add rounding applies: a right shift of 1..22 (so no left
- * shift) and a multiplier that cannot saturate the doubling multiply. */
+/* Whether rq_fast applies: a right shift of 1..22 (so no left shift) and a multiplier
+ * that cannot saturate the doubling multiply. */
 static inline int rq_fast_ok(tf_rq q) { return q.right >= 1 && q.right <= 22 && q.mult != INT32_MIN; }
+
+/* mbqm for rq_fast_ok parameters (right = -shift, 1..22; half = 2^(right-1), which
+ * callers hoist out of their loops): rounding half away from zero
+ * as one add, (s + 2^(r-1) - (s < 0)) >> r, where the reference masks and compares.
+ * The add saturates instead of wrapping; it can only saturate for s > 2^31 - 2^(r-1),
+ * whose result 2^(31-r) (or one less, saturated) exceeds 255 for r <= 22 and so clamps
+ * to the same activation bound either way. */
+static inline int32_t rq_fast(int32_t acc, int32_t mult, int32_t half, int right)
+{
+    const int32_t s = srdhm_nosat(acc, mult);
+    return (qadd_i32(s, half) + (s >> 31)) >> right;
+}
+
+/* One channel's entry in a kernel's requantization table: its multiplier and right
+ * shift for rq_fast, or right = 0 where only the reference arithmetic is exact (a left
+ * shift, a right shift over 22, the INT32_MIN multiplier). A zero multiplier (a channel
+ * whose weights were all pruned) gives 0 at any shift, so it takes right = 1. */
+static inline uint8_t rq_entry(int32_t mult, int32_t shift)
+{
+    const tf_rq q = rq_of(mult, shift);
+    return mult == 0 ? 1 : rq_fast_ok(q) ? (uint8_t)q.right : 0;
+}
 
 /* A layer's output offset and activation range, read once: every int8 store may
  * alias the parameter struct, so fields read inside the loops are reloaded after
@@ -177,66 +199,23 @@ static inline tf_act conv_act(const tf_conv_params *p)
     return a;
 }
 
-/* Requantizes n accumulators of one output channel into outputs `stride` apart. Out
- * of line on purpose: inlined into a kernel's loop, the shift split and activation
- * bounds spill around the caller's accumulators and cost twice the instructions. */
-/* Requantizes n accumulators of one output channel into outputs `stride` apart. Out
- * of line on purpose: inlined into a kernel's loop, the shift split and activation
- * bounds spill around the caller's accumulators and cost twice the instructions. */
-static TF_NOINLINE void requant_lanes(const int32_t *acc, int n, int8_t *o, size_t stride,
-                                      int32_t mult, int32_t shift, const tf_act *act)
-{
-    const tf_rq q = rq_of(mult, shift);
-    const tf_act a = *act;
-    if (!rq_fast_ok(q)) {
-        for (int t = 0; t < n; t++, o += stride) *o = act_out(a, rq_apply(q, acc[t]));
-        return;
-    }
-    /* Rounding half away from zero as one add, (s + 2^(r-1) - (s < 0)) >> r, where the
-     * reference masks and compares. The add saturates instead of wrapping; it can only
-     * saturate for s > 2^31 - 2^(r-1), whose result 2^(31-r) (or one less, saturated)
-     * exceeds 255 for r <= 22 and so clamps to the same act.hi either way. */
-    const int32_t half = 1 << (q.right - 1);
-    for (int t = 0; t < n; t++, o += stride) {
-        const int32_t s = srdhm_nosat(acc[t], mult); /* right >= 1: no left shift */
-        *o = act_out(a, (qadd_i32(s, half) + (s >> 31)) >> q.right);
-    }
-}
 
-/* Requantizes n consecutive channels (their own mult / shift) of one or two output
- * pixels: o0[c] from acc0[c], and o1[c] from acc1[c] unless acc1 is NULL. Out of line
- * for the reason given at requant_lanes; one call serves a whole block of channels. */
-static TF_NOINLINE void requant_channels(const int32_t *acc0, const int32_t *acc1, int n,
-                                         int8_t *o0, int8_t *o1, const int32_t *mult,
-                                         const int8_t *shift, const tf_act *act)
+/* The reference path for one output of a right = 0 table entry; out of line, as such
+ * channels are rare. */
+static TF_NOINLINE int8_t rq_exact(int32_t acc, int32_t mult, int32_t shift, const tf_act *act)
 {
-    const tf_act a = *act;
-    for (int c = 0; c < n; c++) {
-        const tf_rq q = rq_of(mult[c], shift[c]);
-        if (!rq_fast_ok(q)) {
-            o0[c] = act_out(a, rq_apply(q, acc0[c]));
-            if (acc1) o1[c] = act_out(a, rq_apply(q, acc1[c]));
-            continue;
-        }
-        /* the rounding add of requant_lanes (right >= 1, so no left shift) */
-        const int32_t half = 1 << (q.right - 1);
-        int32_t s = srdhm_nosat(acc0[c], q.mult);
-        o0[c] = act_out(a, (qadd_i32(s, half) + (s >> 31)) >> q.right);
-        if (acc1) {
-            s = srdhm_nosat(acc1[c], q.mult);
-            o1[c] = act_out(a, (qadd_i32(s, half) + (s >> 31)) >> q.right);
-        }
-    }
+    return act_out(*act, mbqm(acc, mult, shift));
 }
 
 /* Requantizes int32 accumulators of one output channel as the kernels do (exported
- * for tests of the fast rounding path against the reference arithmetic). */
+ * for tests of rq_fast against the reference arithmetic). */
 void tf_requantize_s8(const int32_t *acc, size_t n, int8_t *out, int32_t mult, int32_t shift,
                       int32_t out_offset, int32_t act_min, int32_t act_max)
 {
     const tf_act a = {out_offset, act_min, act_max};
-    for (size_t i = 0; i < n; i += 4)
-        requant_lanes(acc + i, n - i < 4 ? (int)(n - i) : 4, out + i, 1, mult, shift, &a);
+    const int r = rq_entry(mult, shift);
+    for (size_t i = 0; i < n; i++)
+        out[i] = r ? act_out(a, rq_fast(acc[i], mult, 1 << (r - 1), r)) : rq_exact(acc[i], mult, shift, &a);
 }
 
 /* `skip` is NULL unless the layer has a fused add. */
@@ -312,7 +291,7 @@ static inline int32_t sx13(uint32_t v)
 #endif
 
 /* Output channels whose accumulators a dense convolution keeps before requantizing. */
-#define TF_OC_BLOCK 32
+#define TF_OC_BLOCK 64
 
 /* acc[r][c] += dot(a_r, w_c) for two patches and two filter rows */
 static inline void dot_2x2(const int8_t *a0, const int8_t *a1, const int8_t *w0, const int8_t *w1,
@@ -389,9 +368,75 @@ static inline void dot_1x2(const int8_t *a, const int8_t *w0, const int8_t *w1, 
     *acc1 = s1;
 }
 
+/* Without a fused add: channel blocks outer, so each block's requantization is split
+ * once into a table and its outputs take the one-add rounding of rq_fast, with
+ * nothing else live. An odd last pixel runs as a pair with itself, written once. */
+static void conv_blocks(const tf_conv_params *p, const int8_t *in, int8_t *out, int8_t *scratch)
+{
+    const int8_t *filter = p->filter;
+    const int32_t *bias = p->bias;
+    const int K = p->k_h * p->k_w * p->in_c;
+    const int oc_n = p->out_c;
+    const int pixels = p->out_h * p->out_w;
+    const tf_act act = conv_act(p);
+    int8_t *slot0 = scratch, *slot1 = scratch ? scratch + K : NULL;
+    int32_t acc0[TF_OC_BLOCK], acc1[TF_OC_BLOCK], rq_mult[TF_OC_BLOCK];
+    uint8_t rq_right[TF_OC_BLOCK];
+    for (int oc0 = 0; oc0 < oc_n; oc0 += TF_OC_BLOCK) {
+        const int cn = oc_n - oc0 < TF_OC_BLOCK ? oc_n - oc0 : TF_OC_BLOCK;
+        for (int c = 0; c < cn; c++) {
+            rq_mult[c] = p->mult[oc0 + c];
+            rq_right[c] = rq_entry(p->mult[oc0 + c], p->shift[oc0 + c]);
+        }
+        for (int b = 0; b < p->batches; b++) {
+            int8_t *ob = out + (size_t)b * pixels * oc_n + oc0;
+            for (int px = 0; px < pixels; px += 2) {
+                const int two = px + 1 < pixels;
+                const int8_t *a0 = conv_patch(p, in, b, px / p->out_w, px % p->out_w, slot0);
+                const int8_t *a1 =
+                    two ? conv_patch(p, in, b, (px + 1) / p->out_w, (px + 1) % p->out_w, slot1) : a0;
+                int8_t *o0 = ob + (size_t)px * oc_n, *o1 = two ? o0 + oc_n : NULL;
+                int c = 0;
+                /* each filter row loaded once serves both pixels */
+                for (; c + 2 <= cn; c += 2) {
+                    const int oc = oc0 + c;
+                    const int8_t *w0 = filter + (size_t)oc * K;
+                    int32_t acc[4] = {bias[oc], bias[oc + 1], bias[oc], bias[oc + 1]};
+                    dot_2x2(a0, a1, w0, w0 + K, K, acc);
+                    acc0[c] = acc[0];
+                    acc0[c + 1] = acc[1];
+                    acc1[c] = acc[2];
+                    acc1[c + 1] = acc[3];
+                }
+                if (c < cn) {
+                    const int oc = oc0 + c;
+                    acc0[c] = dot_1x1(a0, filter + (size_t)oc * K, K, bias[oc]);
+                    acc1[c] = dot_1x1(a1, filter + (size_t)oc * K, K, bias[oc]);
+                }
+                for (c = 0; c < cn; c++) {
+                    const int32_t m = rq_mult[c];
+                    const int r = rq_right[c];
+                    if (!r) {
+                        o0[c] = rq_exact(acc0[c], m, p->shift[oc0 + c], &act);
+                        if (o1) o1[c] = rq_exact(acc1[c], m, p->shift[oc0 + c], &act);
+                        continue;
+                    }
+                    const int32_t half = 1 << (r - 1);
+                    o0[c] = act_out(act, rq_fast(acc0[c], m, half, r));
+                    if (o1) o1[c] = act_out(act, rq_fast(acc1[c], m, half, r));
+                }
+            }
+        }
+    }
+}
+
 void tf_conv2d_s8(const tf_conv_params *p, const int8_t *in, const int8_t *skip, int8_t *out,
                   int8_t *scratch)
 {
+    if (!p->add) {
+        conv_blocks(p, in, out, scratch);
+        return;
+    }
     const int8_t *filter = p->filter;
     const int32_t *bias = p->bias, *mult = p->mult;
     const int8_t *shift = p->shift;
@@ -400,66 +445,40 @@ void tf_conv2d_s8(const tf_conv_params *p, const int8_t *in, const int8_t *skip,
     const int pixels = p->out_h * p->out_w;
     const tf_act act = conv_act(p);
     int8_t *slot0 = scratch, *slot1 = scratch ? scratch + K : NULL;
-    if (!p->add) skip = NULL;
     for (int b = 0; b < p->batches; b++) {
         int8_t *ob = out + (size_t)b * pixels * oc_n;
-        const int8_t *sb = skip ? skip + (size_t)b * pixels * oc_n : NULL;
+        const int8_t *sb = skip + (size_t)b * pixels * oc_n;
         int px = 0;
         /* two output pixels at a time: each filter row loaded once serves both */
         for (; px + 2 <= pixels; px += 2) {
             const int8_t *a0 = conv_patch(p, in, b, px / p->out_w, px % p->out_w, slot0);
             const int8_t *a1 = conv_patch(p, in, b, (px + 1) / p->out_w, (px + 1) % p->out_w, slot1);
             int8_t *o0 = ob + (size_t)px * oc_n, *o1 = o0 + oc_n;
-            const int8_t *k0 = sb ? sb + (size_t)px * oc_n : NULL, *k1 = k0 ? k0 + oc_n : NULL;
-            if (!k0) {
-                /* accumulators of a block of channels first, then one requantization call */
-                int32_t acc0[TF_OC_BLOCK], acc1[TF_OC_BLOCK];
-                for (int oc0 = 0; oc0 < oc_n; oc0 += TF_OC_BLOCK) {
-                    const int cn = oc_n - oc0 < TF_OC_BLOCK ? oc_n - oc0 : TF_OC_BLOCK;
-                    int c = 0;
-                    for (; c + 2 <= cn; c += 2) {
-                        const int oc = oc0 + c;
-                        const int8_t *w0 = filter + (size_t)oc * K;
-                        int32_t acc[4] = {bias[oc], bias[oc + 1], bias[oc], bias[oc + 1]};
-                        dot_2x2(a0, a1, w0, w0 + K, K, acc);
-                        acc0[c] = acc[0];
-                        acc0[c + 1] = acc[1];
-                        acc1[c] = acc[2];
-                        acc1[c + 1] = acc[3];
-                    }
-                    if (c < cn) {
-                        const int oc = oc0 + c;
-                        acc0[c] = dot_1x1(a0, filter + (size_t)oc * K, K, bias[oc]);
-                        acc1[c] = dot_1x1(a1, filter + (size_t)oc * K, K, bias[oc]);
-                    }
-                    requant_channels(acc0, acc1, cn, o0 + oc0, o1 + oc0, mult + oc0, shift + oc0, &act);
-                }
-                continue;
-            }
+            const int8_t *k0 = sb + (size_t)px * oc_n, *k1 = k0 + oc_n;
             int oc = 0;
             for (; oc + 2 <= oc_n; oc += 2) {
                 const int8_t *w0 = filter + (size_t)oc * K;
                 int32_t acc[4] = {bias[oc], bias[oc + 1], bias[oc], bias[oc + 1]};
                 dot_2x2(a0, a1, w0, w0 + K, K, acc);
-                o0[oc] = conv_out(p, act, rq_of(mult[oc], shift[oc]), acc[0], k0 ? k0 + oc : NULL);
-                o0[oc + 1] = conv_out(p, act, rq_of(mult[oc + 1], shift[oc + 1]), acc[1], k0 ? k0 + oc + 1 : NULL);
-                o1[oc] = conv_out(p, act, rq_of(mult[oc], shift[oc]), acc[2], k1 ? k1 + oc : NULL);
-                o1[oc + 1] = conv_out(p, act, rq_of(mult[oc + 1], shift[oc + 1]), acc[3], k1 ? k1 + oc + 1 : NULL);
+                o0[oc] = conv_out(p, act, rq_of(mult[oc], shift[oc]), acc[0], k0 + oc);
+                o0[oc + 1] = conv_out(p, act, rq_of(mult[oc + 1], shift[oc + 1]), acc[1], k0 + oc + 1);
+                o1[oc] = conv_out(p, act, rq_of(mult[oc], shift[oc]), acc[2], k1 + oc);
+                o1[oc + 1] = conv_out(p, act, rq_of(mult[oc + 1], shift[oc + 1]), acc[3], k1 + oc + 1);
             }
             if (oc < oc_n) {
                 const int8_t *w = filter + (size_t)oc * K;
                 const tf_rq q = rq_of(mult[oc], shift[oc]);
-                o0[oc] = conv_out(p, act, q, dot_1x1(a0, w, K, bias[oc]), k0 ? k0 + oc : NULL);
-                o1[oc] = conv_out(p, act, q, dot_1x1(a1, w, K, bias[oc]), k1 ? k1 + oc : NULL);
+                o0[oc] = conv_out(p, act, q, dot_1x1(a0, w, K, bias[oc]), k0 + oc);
+                o1[oc] = conv_out(p, act, q, dot_1x1(a1, w, K, bias[oc]), k1 + oc);
             }
         }
         if (px < pixels) {
             const int8_t *a = conv_patch(p, in, b, px / p->out_w, px % p->out_w, slot0);
             int8_t *o = ob + (size_t)px * oc_n;
-            const int8_t *k = sb ? sb + (size_t)px * oc_n : NULL;
+            const int8_t *k = sb + (size_t)px * oc_n;
             for (int oc = 0; oc < oc_n; oc++) {
                 int32_t acc = dot_1x1(a, filter + (size_t)oc * K, K, bias[oc]);
-                o[oc] = conv_out(p, act, rq_of(mult[oc], shift[oc]), acc, k ? k + oc : NULL);
+                o[oc] = conv_out(p, act, rq_of(mult[oc], shift[oc]), acc, k + oc);
             }
         }
     }
@@ -564,10 +583,9 @@ static void dw_fast(const tf_dw_params *p, const int8_t *in, const int8_t *filte
                 int32_t s = 0;
                 for (int t = 0; t < p->k_h * p->k_w; t++) s += filter[(size_t)t * C + c0 + c];
                 folded[c] = (bias ? bias[c0 + c] : 0) + off * s;
-                const tf_rq q = rq_of(mult[c0 + c], shift[c0 + c]);
-                fast &= rq_fast_ok(q);
-                rq_mult[c] = q.mult;
-                rq_right[c] = (uint8_t)q.right;
+                rq_mult[c] = mult[c0 + c];
+                rq_right[c] = rq_entry(mult[c0 + c], shift[c0 + c]);
+                fast &= rq_right[c] != 0;
             }
             for (int oy = 0; oy < p->out_h; oy++) {
                 const int y0 = oy * p->stride_h - p->pad_h;
@@ -600,15 +618,13 @@ static void dw_fast(const tf_dw_params *p, const int8_t *in, const int8_t *filte
                             dw_taps4(in_b + x_at + cc, filter + w_at + cc, rows, cols, C, xstep, wstep, off, acc);
                         }
                         if (fast) {
-                            /* the rounding add of requant_lanes, from the block's table */
                             for (int j = 0; j < 4; j++) {
-                                const int32_t sh = srdhm_nosat(acc[j], rq_mult[c + j]);
                                 const int r = rq_right[c + j];
-                                o[c + j] = act_out(act, (qadd_i32(sh, 1 << (r - 1)) + (sh >> 31)) >> r);
+                                o[c + j] = act_out(act, rq_fast(acc[j], rq_mult[c + j], 1 << (r - 1), r));
                             }
                         } else {
                             for (int j = 0; j < 4; j++)
-                                o[c + j] = act_out(act, mbqm(acc[j], mult[cc + j], shift[cc + j]));
+                                o[c + j] = rq_exact(acc[j], mult[cc + j], shift[cc + j], &act);
                         }
                     }
                     for (; c < cn; c++) {
@@ -1192,76 +1208,111 @@ TF_INLINE void gdot_tile(const int8_t *tile, tf_gaps *g, uint32_t row0, int K, i
     acc[0] = s0; acc[1] = s1; acc[2] = s2; acc[3] = s3;
 }
 
-/* One pass over the encoded filter for the n (1..4) output pixels from px. Block 1
- * walks a tile of the four patches; block 4 multiplies four contiguous inputs per
- * stored block with SMLAD, so it keeps the patches apart. Four lanes are always
- * computed (a short tail repeats its last patch) so one copy of each loop exists. */
-TF_INLINE void conv_sparse_pixels(const tf_conv_params *p, tf_act act, const int8_t *in,
-                                  const int8_t *sb, int8_t *ob, int8_t *scratch, int b, int px,
-                                  int n, int block)
+/* conv_sparse's outputs with a fused add; out of line to keep the walk's registers
+ * free. */
+static TF_NOINLINE void conv_sparse_exact(const tf_conv_params *p, int32_t (*acc)[4], int cn,
+                                          int n, int oc0, int8_t *o, const int8_t *skip)
 {
-    const int K = p->k_h * p->k_w * p->in_c;
-    const int bm = ((K + block - 1) / block + 7) / 8;
-    const int oc_n = p->out_c;
-    const int8_t *a[4];
-    if (block == 1) {
-        conv_tile4(p, in, b, px, n, scratch);
-    } else {
-        for (int t = 0; t < 4; t++)
-            a[t] = t < n ? conv_patch(p, in, b, (px + t) / p->out_w, (px + t) % p->out_w,
-                                      scratch ? scratch + (size_t)t * K : NULL)
-                         : a[t - 1];
-    }
-    const uint8_t *blob = (const uint8_t *)(const void *)p->filter;
-    const uint8_t *row = blob + 4;
-    const int gaps = blob[0] == TF_TFSR2_GAPS, nb = (K + block - 1) / block;
-    tf_gaps g = {NULL, NULL, 0, 0, UINT32_MAX};
-    if (gaps) gaps_start(&g, blob, block);
-    for (int oc = 0; oc < oc_n; oc++) {
-        int32_t acc[4] = {p->bias[oc], p->bias[oc], p->bias[oc], p->bias[oc]};
-        if (block == 1) {
-            if (gaps) gdot_tile(scratch, &g, (uint32_t)oc * (uint32_t)K, K, acc);
-            else row = sdot_tile(scratch, row, bm, acc);
-        } else {
-            if (gaps) gdot(a, 4, &g, (uint32_t)oc * (uint32_t)nb, nb, K, block, acc);
-            else row = sdot(a, 4, row, K, bm, block, acc);
-        }
-        if (sb) {
-            const tf_rq q = rq_of(p->mult[oc], p->shift[oc]);
-            for (int t = 0; t < n; t++) {
-                const size_t at = (size_t)(px + t) * oc_n + oc;
-                ob[at] = conv_out(p, act, q, acc[t], sb + at);
-            }
-        } else {
-            requant_lanes(acc, n, ob + (size_t)px * oc_n + oc, (size_t)oc_n, p->mult[oc],
-                          p->shift[oc], &act);
+    const tf_act act = conv_act(p);
+    for (int c = 0; c < cn; c++) {
+        const tf_rq q = rq_of(p->mult[oc0 + c], p->shift[oc0 + c]);
+        for (int t = 0; t < n; t++) {
+            const size_t i = (size_t)t * p->out_c + (size_t)c;
+            o[i] = conv_out(p, act, q, acc[c][t], skip ? skip + i : NULL);
         }
     }
 }
 
-/* Four output pixels per pass over the encoding (scratch: 4 patches of K). */
-static void conv_sparse(const tf_conv_params *p, const int8_t *in, const int8_t *skip, int8_t *out,
-                        int8_t *scratch, int block)
+/* Where a walk of the encoding stands: the next bitmap row, or the gap reader. */
+typedef struct {
+    const uint8_t *row;
+    tf_gaps g;
+} tf_walk;
+
+/* Four output pixels per pass over the encoding, in blocks of output channels: each
+ * block's requantization is split once into a table (as conv_blocks), and every pass
+ * over the block restarts the walk where the block's rows begin. Block 1 walks a tile
+ * of the four patches; block 4 multiplies four contiguous inputs per stored block
+ * with SMLAD, so it keeps the patches apart. Four lanes are always computed (a short
+ * tail repeats its last patch) so one copy of each loop exists. */
+TF_INLINE void conv_sparse(const tf_conv_params *p, const int8_t *in, const int8_t *skip,
+                           int8_t *out, int8_t *scratch, int block)
 {
+    const int K = p->k_h * p->k_w * p->in_c;
+    const int nb = (K + block - 1) / block, bm = (nb + 7) / 8;
     const int oc_n = p->out_c;
     const int pixels = p->out_h * p->out_w;
     const tf_act act = conv_act(p);
+    const uint8_t *blob = (const uint8_t *)(const void *)p->filter;
+    const int gaps = blob[0] == TF_TFSR2_GAPS;
+    int32_t acc[TF_OC_BLOCK][4], rq_mult[TF_OC_BLOCK];
+    uint8_t rq_right[TF_OC_BLOCK];
+    const int8_t *a[4];
+    tf_walk start = {blob + 4, {NULL, NULL, 0, 0, UINT32_MAX}};
+    if (gaps) gaps_start(&start.g, blob, block);
     if (!p->add) skip = NULL;
-    for (int b = 0; b < p->batches; b++) {
-        int8_t *ob = out + (size_t)b * pixels * oc_n;
-        const int8_t *sb = skip ? skip + (size_t)b * pixels * oc_n : NULL;
-        for (int px = 0; px < pixels; px += 4) {
-            const int n = pixels - px < 4 ? pixels - px : 4;
-            if (block == 4) conv_sparse_pixels(p, act, in, sb, ob, scratch, b, px, n, 4);
-            else conv_sparse_pixels(p, act, in, sb, ob, scratch, b, px, n, 1);
+    for (int oc0 = 0; oc0 < oc_n; oc0 += TF_OC_BLOCK) {
+        const int cn = oc_n - oc0 < TF_OC_BLOCK ? oc_n - oc0 : TF_OC_BLOCK;
+        for (int c = 0; c < cn; c++) {
+            rq_mult[c] = p->mult[oc0 + c];
+            rq_right[c] = rq_entry(p->mult[oc0 + c], p->shift[oc0 + c]);
         }
+        tf_walk w = start;
+        for (int b = 0; b < p->batches; b++)
+            for (int px = 0; px < pixels; px += 4) {
+                const int n = pixels - px < 4 ? pixels - px : 4;
+                if (block == 1) {
+                    conv_tile4(p, in, b, px, n, scratch);
+                } else {
+                    for (int t = 0; t < 4; t++)
+                        a[t] = t < n ? conv_patch(p, in, b, (px + t) / p->out_w, (px + t) % p->out_w,
+                                                  scratch ? scratch + (size_t)t * K : NULL)
+                                     : a[t - 1];
+                }
+                w = start;
+                for (int c = 0; c < cn; c++) {
+                    const int oc = oc0 + c;
+                    int32_t s[4] = {p->bias[oc], p->bias[oc], p->bias[oc], p->bias[oc]};
+                    if (block == 1) {
+                        if (gaps) gdot_tile(scratch, &w.g, (uint32_t)oc * (uint32_t)K, K, s);
+                        else w.row = sdot_tile(scratch, w.row, bm, s);
+                    } else {
+                        if (gaps) gdot(a, 4, &w.g, (uint32_t)oc * (uint32_t)nb, nb, K, block, s);
+                        else w.row = sdot(a, 4, w.row, K, bm, block, s);
+                    }
+                    acc[c][0] = s[0];
+                    acc[c][1] = s[1];
+                    acc[c][2] = s[2];
+                    acc[c][3] = s[3];
+                }
+                const size_t at = ((size_t)b * pixels + (size_t)px) * oc_n + (size_t)oc0;
+                int8_t *o = out + at;
+                if (!skip) {
+                    for (int c = 0; c < cn; c++) {
+                        const int32_t m = rq_mult[c];
+                        const int r = rq_right[c];
+                        if (!r) {
+                            for (int t = 0; t < n; t++)
+                                o[(size_t)t * oc_n + c] = rq_exact(acc[c][t], m, p->shift[oc0 + c], &act);
+                            continue;
+                        }
+                        const int32_t half = 1 << (r - 1);
+                        for (int t = 0; t < n; t++)
+                            o[(size_t)t * oc_n + c] = act_out(act, rq_fast(acc[c][t], m, half, r));
+                    }
+                } else {
+                    conv_sparse_exact(p, acc, cn, n, oc0, o, skip ? skip + at : NULL);
+                }
+            }
+        start = w;
     }
 }
 
 void tf_conv2d_sparse(const tf_conv_params *p, const int8_t *in, const int8_t *skip, int8_t *out,
                       int8_t *scratch)
 {
-    conv_sparse(p, in, skip, out, scratch, ((const uint8_t *)(const void *)p->filter)[1]);
+    if (((const uint8_t *)(const void *)p->filter)[1] == 4) conv_sparse(p, in, skip, out, scratch, 4);
+    else conv_sparse(p, in, skip, out, scratch, 1);
 }
 
 /* One pass over the encoding per sample (fully-connected layers run one sample). */

@@ -292,3 +292,50 @@ fn gap_layout_with_blocks_matches_the_runtime() {
         assert_eq!(mcu_run(dir.path(), &[&input]).unwrap().outputs[0], want);
     }
 }
+
+/// Sparse convolutions wider than the kernels' 64-channel block (the walk of the encoding
+/// restarts at each block's first row on every pass) with 3×3 and 1×1 filters, unstructured
+/// (bitmap and gap bodies) and in 1×4 blocks, on the host C build and the emulated M4.
+#[test]
+fn wide_sparse_convolutions_match_the_runtime() {
+    use tinyforge_graph::build::GraphBuilder;
+    use tinyforge_graph::{Activation, Padding, Quant};
+    let shape = [1, 5, 4, 8];
+    let input = pseudo_random(shape.iter().product::<usize>() * 3, 41);
+    let mut layouts = std::collections::BTreeSet::new();
+    for (keep_out, block) in [(7, 1), (9, 1), (8, 4)] {
+        let mut b = GraphBuilder::new("wide");
+        let x = b.input("x", &shape);
+        let c1 = b
+            .conv2d(x, 70, (3, 3), 1, Padding::Same, Activation::Relu)
+            .unwrap();
+        let c2 = b
+            .conv2d(c1, 67, (1, 1), 1, Padding::Valid, Activation::None)
+            .unwrap();
+        let mut g = b.finish(&[c2]);
+        g.tensors[x].quant = Some(Quant::per_tensor(0.05, 4));
+        g.tensors[c1].quant = Some(Quant::per_tensor(0.03, -128));
+        g.tensors[c2].quant = Some(Quant::per_tensor(0.06, 9));
+        let g = prune(g, keep_out, block);
+        let want = runtime(&g, &input);
+        let dir = tempfile::tempdir().unwrap();
+        let lib = emit_c_with(&g, &SequentialLayout::new(&g), dir.path(), &every_row()).unwrap();
+        assert_eq!(encodings(&lib), ["sparse", "sparse"], "{keep_out} {block}");
+        for w in lib.layers.iter().filter_map(|l| l.weights.as_ref()) {
+            layouts.insert(w.summary.split('(').nth(1).unwrap_or_default().to_string());
+        }
+        assert_eq!(
+            host_run(dir.path(), &[&input]).unwrap()[0],
+            want,
+            "{keep_out} {block}"
+        );
+        if tools_or_skip() {
+            let r = mcu_run(dir.path(), &[&input]).unwrap();
+            assert_eq!(r.outputs[0], want, "{keep_out} {block}");
+        }
+    }
+    let seen = format!("{layouts:?}");
+    for l in ["bitmap, block 1", "gaps, block 1", "block 4"] {
+        assert!(seen.contains(l), "{seen}");
+    }
+}

@@ -77,7 +77,7 @@ fn requantization_matches_the_reference_for_every_shift_and_edge_accumulator() {
         -(1 << 30),
     ];
     for shift in -31..=10 {
-        let mut mults = vec![1 << 30, i32::MAX, (1 << 30) + 1, i32::MIN, 1];
+        let mut mults = vec![1 << 30, i32::MAX, (1 << 30) + 1, i32::MIN, 1, 0];
         for _ in 0..4 {
             // multipliers the converter produces for scale ratios around 2^shift
             let real = (1.0 + rng.next() as f64 / u32::MAX as f64) * 2f64.powi(shift - 1);
