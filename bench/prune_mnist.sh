@@ -67,10 +67,12 @@ echo "== 1b. unstructured 80 % of every kernel (sensitivity-chosen per-layer spa
 drops all80 "80% all kernels" 1.0
 layers "$W/all80.json"
 sizes "$W/all80_i.json"
-for m in sparse80 all80; do
-  D=$(j "['sparse_weights']['dense_bytes']" < "$W/${m}_i.json"); E=$(j "['sparse_weights']['encoded_bytes']" < "$W/${m}_i.json")
-  py "r=$E/$D; print('BAR %-44s %7d B / %d B = %.3fx (limit 0.35x) %s' % ('$m int8 weight bytes, sparse encoding', $E, $D, r, 'PASS' if r <= 0.35 else 'FAIL'))"
-done
+# The bytes bar is for a model 80 % sparse over all its weights (all80); the pointwise-only
+# run (69 % of all weights) is shown for comparison, not judged.
+D=$(j "['sparse_weights']['dense_bytes']" < "$W/sparse80_i.json"); E=$(j "['sparse_weights']['encoded_bytes']" < "$W/sparse80_i.json")
+py "print('  sparse80 int8 weight bytes, sparse encoding   %7d B / %d B = %.3fx (69 %% of all weights zero)' % ($E, $D, $E/$D))"
+D=$(j "['sparse_weights']['dense_bytes']" < "$W/all80_i.json"); E=$(j "['sparse_weights']['encoded_bytes']" < "$W/all80_i.json")
+py "r=$E/$D; print('BAR %-44s %7d B / %d B = %.3fx (limit 0.35x) %s' % ('all80 int8 weight bytes, sparse encoding', $E, $D, r, 'PASS' if r <= 0.35 else 'FAIL'))"
 # Host latency: the same all80 int8 model run sparse (per-layer cost model) and all dense, in one run.
 "$T" bench "$W/all80_int8.tflite" --compare-dense --iters 2000 --json > "$W/b_all80.json"
 BD=$(j "['dense_median_us']" < "$W/b_all80.json"); BS=$(j "['median_us']" < "$W/b_all80.json")
