@@ -368,13 +368,137 @@ static inline void dot_1x2(const int8_t *a, const int8_t *w0, const int8_t *w1, 
     *acc1 = s1;
 }
 
+/* Weight i of a packed filter, sign-extended: (n ^ 8) - 8 maps the raw nibble
+ * 0..15 to -8..7 (and (f ^ 2) - 2 the 2-bit field to -2..1) with no shifts of
+ * negative values. */
+TF_INLINE int32_t pw_get(const uint8_t *w, size_t i, int bits)
+{
+    if (bits == 4) {
+        uint32_t b = w[i >> 1];
+        uint32_t nib = (i & 1u) ? b >> 4 : b & 0xFu;
+        return (int32_t)(nib ^ 8u) - 8;
+    }
+    uint32_t f = ((uint32_t)w[i >> 2] >> (2u * (i & 3u))) & 3u;
+    return (int32_t)(f ^ 2u) - 2;
+}
+
+#if TF_DSP
+/* Four packed weights w0..w3 (starting at the first field of byte q[0]) as two
+ * int16 pairs lining up with sx02 / sx13 of four activations: lo = (w0, w2),
+ * hi = (w1, w3). Spreading the bytes puts w2 at bit 16, then one mask, XOR and
+ * SSUB16 sign-extend both halves at once. */
+TF_INLINE void pw_pairs(const uint8_t *q, int bits, int32_t *lo, int32_t *hi)
+{
+    if (bits == 4) {
+        const uint32_t v = (uint32_t)q[0] | ((uint32_t)q[1] << 8);
+        const uint32_t h = v | (v << 8), m = 0x000F000Fu, s = 0x00080008u;
+        *lo = (int32_t)__ssub16((int32_t)((h & m) ^ s), (int32_t)s);
+        *hi = (int32_t)__ssub16((int32_t)(((h >> 4) & m) ^ s), (int32_t)s);
+    } else {
+        const uint32_t v = q[0];
+        const uint32_t h = v | (v << 12), m = 0x00030003u, s = 0x00020002u;
+        *lo = (int32_t)__ssub16((int32_t)((h & m) ^ s), (int32_t)s);
+        *hi = (int32_t)__ssub16((int32_t)(((h >> 2) & m) ^ s), (int32_t)s);
+    }
+}
+#endif
+
+/* acc0 += dot(a0, w), acc1 += dot(a1, w) (a1 may be NULL) over the K weights of
+ * a packed filter that start at element `start`. Rows starting on a byte
+ * boundary take four weights per step; others go weight by weight. */
+TF_INLINE void pdot(const int8_t *a0, const int8_t *a1, const uint8_t *w, size_t start, int K,
+                    int bits, int32_t *acc0, int32_t *acc1)
+{
+    int32_t s0 = *acc0, s1 = acc1 ? *acc1 : 0;
+    int k = 0;
+#if TF_DSP
+    const size_t per_byte = bits == 4 ? 2u : 4u;
+    if (start % per_byte == 0) {
+        const uint8_t *q = w + start / per_byte;
+        const int step = bits == 4 ? 2 : 1;
+        for (; k + 4 <= K; k += 4, q += step) {
+            int32_t wl, wh;
+            pw_pairs(q, bits, &wl, &wh);
+            uint32_t x = rd32(a0 + k);
+            s0 = __smlad(sx02(x), wl, s0);
+            s0 = __smlad(sx13(x), wh, s0);
+            if (a1) {
+                x = rd32(a1 + k);
+                s1 = __smlad(sx02(x), wl, s1);
+                s1 = __smlad(sx13(x), wh, s1);
+            }
+        }
+    }
+#endif
+    for (; k < K; k++) {
+        const int32_t wv = pw_get(w, start + (size_t)k, bits);
+        s0 += a0[k] * wv;
+        if (a1) s1 += a1[k] * wv;
+    }
+    *acc0 = s0;
+    if (acc1) *acc1 = s1;
+}
+
+/* acc0[c] / acc1[c] (c < cn) = bias + dot(a0 / a1, filter row oc0 + c): one kernel per
+ * weight storage, called once per pixel pair and channel block. */
+typedef void (*tf_block_dot)(const tf_conv_params *p, const int8_t *a0, const int8_t *a1, int oc0,
+                             int cn, int32_t *acc0, int32_t *acc1);
+
+static void block_dot_s8(const tf_conv_params *p, const int8_t *a0, const int8_t *a1, int oc0,
+                         int cn, int32_t *acc0, int32_t *acc1)
+{
+    const int K = p->k_h * p->k_w * p->in_c;
+    const int32_t *bias = p->bias;
+    int c = 0;
+    /* each filter row loaded once serves both pixels */
+    for (; c + 2 <= cn; c += 2) {
+        const int oc = oc0 + c;
+        const int8_t *w0 = p->filter + (size_t)oc * K;
+        int32_t acc[4] = {bias[oc], bias[oc + 1], bias[oc], bias[oc + 1]};
+        dot_2x2(a0, a1, w0, w0 + K, K, acc);
+        acc0[c] = acc[0];
+        acc0[c + 1] = acc[1];
+        acc1[c] = acc[2];
+        acc1[c + 1] = acc[3];
+    }
+    if (c < cn) {
+        const int oc = oc0 + c;
+        acc0[c] = dot_1x1(a0, p->filter + (size_t)oc * K, K, bias[oc]);
+        acc1[c] = dot_1x1(a1, p->filter + (size_t)oc * K, K, bias[oc]);
+    }
+}
+
+TF_INLINE void block_dot_packed(const tf_conv_params *p, const int8_t *a0, const int8_t *a1,
+                                int oc0, int cn, int32_t *acc0, int32_t *acc1, int bits)
+{
+    const int K = p->k_h * p->k_w * p->in_c;
+    const uint8_t *w = (const uint8_t *)(const void *)p->filter;
+    for (int c = 0; c < cn; c++) {
+        int32_t s0 = p->bias[oc0 + c], s1 = s0;
+        pdot(a0, a1, w, (size_t)(oc0 + c) * K, K, bits, &s0, &s1);
+        acc0[c] = s0;
+        acc1[c] = s1;
+    }
+}
+
+static void block_dot_p4(const tf_conv_params *p, const int8_t *a0, const int8_t *a1, int oc0,
+                         int cn, int32_t *acc0, int32_t *acc1)
+{
+    block_dot_packed(p, a0, a1, oc0, cn, acc0, acc1, 4);
+}
+
+static void block_dot_p2(const tf_conv_params *p, const int8_t *a0, const int8_t *a1, int oc0,
+                         int cn, int32_t *acc0, int32_t *acc1)
+{
+    block_dot_packed(p, a0, a1, oc0, cn, acc0, acc1, 2);
+}
+
 /* Without a fused add: channel blocks outer, so each block's requantization is split
  * once into a table and its outputs take the one-add rounding of rq_fast, with
  * nothing else live. An odd last pixel runs as a pair with itself, written once. */
-static void conv_blocks(const tf_conv_params *p, const int8_t *in, int8_t *out, int8_t *scratch)
+static void conv_blocks(const tf_conv_params *p, const int8_t *in, int8_t *out, int8_t *scratch,
+                        tf_block_dot dot)
 {
-    const int8_t *filter = p->filter;
-    const int32_t *bias = p->bias;
     const int K = p->k_h * p->k_w * p->in_c;
     const int oc_n = p->out_c;
     const int pixels = p->out_h * p->out_w;
@@ -396,24 +520,8 @@ static void conv_blocks(const tf_conv_params *p, const int8_t *in, int8_t *out, 
                 const int8_t *a1 =
                     two ? conv_patch(p, in, b, (px + 1) / p->out_w, (px + 1) % p->out_w, slot1) : a0;
                 int8_t *o0 = ob + (size_t)px * oc_n, *o1 = two ? o0 + oc_n : NULL;
-                int c = 0;
-                /* each filter row loaded once serves both pixels */
-                for (; c + 2 <= cn; c += 2) {
-                    const int oc = oc0 + c;
-                    const int8_t *w0 = filter + (size_t)oc * K;
-                    int32_t acc[4] = {bias[oc], bias[oc + 1], bias[oc], bias[oc + 1]};
-                    dot_2x2(a0, a1, w0, w0 + K, K, acc);
-                    acc0[c] = acc[0];
-                    acc0[c + 1] = acc[1];
-                    acc1[c] = acc[2];
-                    acc1[c + 1] = acc[3];
-                }
-                if (c < cn) {
-                    const int oc = oc0 + c;
-                    acc0[c] = dot_1x1(a0, filter + (size_t)oc * K, K, bias[oc]);
-                    acc1[c] = dot_1x1(a1, filter + (size_t)oc * K, K, bias[oc]);
-                }
-                for (c = 0; c < cn; c++) {
+                dot(p, a0, a1, oc0, cn, acc0, acc1);
+                for (int c = 0; c < cn; c++) {
                     const int32_t m = rq_mult[c];
                     const int r = rq_right[c];
                     if (!r) {
@@ -434,7 +542,7 @@ void tf_conv2d_s8(const tf_conv_params *p, const int8_t *in, const int8_t *skip,
                   int8_t *scratch)
 {
     if (!p->add) {
-        conv_blocks(p, in, out, scratch);
+        conv_blocks(p, in, out, scratch, block_dot_s8);
         return;
     }
     const int8_t *filter = p->filter;
@@ -709,78 +817,7 @@ void tf_fully_connected_s8(const tf_fc_params *p, const int8_t *in, int8_t *out)
 
 /* ---- compressed filters: packed int4 / int2 --------------------------- */
 
-/* Weight i of a packed filter, sign-extended: (n ^ 8) - 8 maps the raw nibble
- * 0..15 to -8..7 (and (f ^ 2) - 2 the 2-bit field to -2..1) with no shifts of
- * negative values. */
-TF_INLINE int32_t pw_get(const uint8_t *w, size_t i, int bits)
-{
-    if (bits == 4) {
-        uint32_t b = w[i >> 1];
-        uint32_t nib = (i & 1u) ? b >> 4 : b & 0xFu;
-        return (int32_t)(nib ^ 8u) - 8;
-    }
-    uint32_t f = ((uint32_t)w[i >> 2] >> (2u * (i & 3u))) & 3u;
-    return (int32_t)(f ^ 2u) - 2;
-}
-
-#if TF_DSP
-/* Four packed weights w0..w3 (starting at the first field of byte q[0]) as two
- * int16 pairs lining up with sx02 / sx13 of four activations: lo = (w0, w2),
- * hi = (w1, w3). Spreading the bytes puts w2 at bit 16, then one mask, XOR and
- * SSUB16 sign-extend both halves at once. */
-TF_INLINE void pw_pairs(const uint8_t *q, int bits, int32_t *lo, int32_t *hi)
-{
-    if (bits == 4) {
-        const uint32_t v = (uint32_t)q[0] | ((uint32_t)q[1] << 8);
-        const uint32_t h = v | (v << 8), m = 0x000F000Fu, s = 0x00080008u;
-        *lo = (int32_t)__ssub16((int32_t)((h & m) ^ s), (int32_t)s);
-        *hi = (int32_t)__ssub16((int32_t)(((h >> 4) & m) ^ s), (int32_t)s);
-    } else {
-        const uint32_t v = q[0];
-        const uint32_t h = v | (v << 12), m = 0x00030003u, s = 0x00020002u;
-        *lo = (int32_t)__ssub16((int32_t)((h & m) ^ s), (int32_t)s);
-        *hi = (int32_t)__ssub16((int32_t)(((h >> 2) & m) ^ s), (int32_t)s);
-    }
-}
-#endif
-
-/* acc0 += dot(a0, w), acc1 += dot(a1, w) (a1 may be NULL) over the K weights of
- * a packed filter that start at element `start`. Rows starting on a byte
- * boundary take four weights per step; others go weight by weight. */
-TF_INLINE void pdot(const int8_t *a0, const int8_t *a1, const uint8_t *w, size_t start, int K,
-                    int bits, int32_t *acc0, int32_t *acc1)
-{
-    int32_t s0 = *acc0, s1 = acc1 ? *acc1 : 0;
-    int k = 0;
-#if TF_DSP
-    const size_t per_byte = bits == 4 ? 2u : 4u;
-    if (start % per_byte == 0) {
-        const uint8_t *q = w + start / per_byte;
-        const int step = bits == 4 ? 2 : 1;
-        for (; k + 4 <= K; k += 4, q += step) {
-            int32_t wl, wh;
-            pw_pairs(q, bits, &wl, &wh);
-            uint32_t x = rd32(a0 + k);
-            s0 = __smlad(sx02(x), wl, s0);
-            s0 = __smlad(sx13(x), wh, s0);
-            if (a1) {
-                x = rd32(a1 + k);
-                s1 = __smlad(sx02(x), wl, s1);
-                s1 = __smlad(sx13(x), wh, s1);
-            }
-        }
-    }
-#endif
-    for (; k < K; k++) {
-        const int32_t wv = pw_get(w, start + (size_t)k, bits);
-        s0 += a0[k] * wv;
-        if (a1) s1 += a1[k] * wv;
-    }
-    *acc0 = s0;
-    if (acc1) *acc1 = s1;
-}
-
-/* The dense kernel's loop (two output pixels per pass) over packed rows. */
+/* Packed rows with a fused add: two output pixels per pass. */
 TF_INLINE void conv_packed(const tf_conv_params *p, const int8_t *in, const int8_t *skip,
                            int8_t *out, int8_t *scratch, int bits)
 {
@@ -817,8 +854,13 @@ TF_INLINE void conv_packed(const tf_conv_params *p, const int8_t *in, const int8
 void tf_conv2d_packed(const tf_conv_params *p, const int8_t *in, const int8_t *skip, int8_t *out,
                       int8_t *scratch)
 {
-    if (p->wbits == 4) conv_packed(p, in, skip, out, scratch, 4);
-    else conv_packed(p, in, skip, out, scratch, 2);
+    if (!p->add) {
+        conv_blocks(p, in, out, scratch, p->wbits == 4 ? block_dot_p4 : block_dot_p2);
+    } else if (p->wbits == 4) {
+        conv_packed(p, in, skip, out, scratch, 4);
+    } else {
+        conv_packed(p, in, skip, out, scratch, 2);
+    }
 }
 
 TF_INLINE void dw_packed(const tf_dw_params *p, const int8_t *in, int8_t *out, int bits)
