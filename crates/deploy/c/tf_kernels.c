@@ -493,11 +493,12 @@ static void block_dot_p2(const tf_conv_params *p, const int8_t *a0, const int8_t
     block_dot_packed(p, a0, a1, oc0, cn, acc0, acc1, 2);
 }
 
-/* Without a fused add: channel blocks outer, so each block's requantization is split
- * once into a table and its outputs take the one-add rounding of rq_fast, with
- * nothing else live. An odd last pixel runs as a pair with itself, written once. */
-static void conv_blocks(const tf_conv_params *p, const int8_t *in, int8_t *out, int8_t *scratch,
-                        tf_block_dot dot)
+/* Channel blocks outer, so each block's requantization is split once into a table and
+ * its outputs take the one-add rounding of rq_fast, with nothing else live. An odd last
+ * pixel runs as a pair with itself, written once. With a fused add (`skip` not NULL)
+ * every output goes through conv_out. */
+static void conv_blocks(const tf_conv_params *p, const int8_t *in, const int8_t *skip, int8_t *out,
+                        int8_t *scratch, tf_block_dot dot)
 {
     const int K = p->k_h * p->k_w * p->in_c;
     const int oc_n = p->out_c;
@@ -521,6 +522,15 @@ static void conv_blocks(const tf_conv_params *p, const int8_t *in, int8_t *out, 
                     two ? conv_patch(p, in, b, (px + 1) / p->out_w, (px + 1) % p->out_w, slot1) : a0;
                 int8_t *o0 = ob + (size_t)px * oc_n, *o1 = two ? o0 + oc_n : NULL;
                 dot(p, a0, a1, oc0, cn, acc0, acc1);
+                if (skip) {
+                    const int8_t *k0 = skip + (o0 - out), *k1 = k0 + oc_n;
+                    for (int c = 0; c < cn; c++) {
+                        const tf_rq q = rq_of(p->mult[oc0 + c], p->shift[oc0 + c]);
+                        o0[c] = conv_out(p, act, q, acc0[c], k0 + c);
+                        if (o1) o1[c] = conv_out(p, act, q, acc1[c], k1 + c);
+                    }
+                    continue;
+                }
                 for (int c = 0; c < cn; c++) {
                     const int32_t m = rq_mult[c];
                     const int r = rq_right[c];
@@ -541,55 +551,7 @@ static void conv_blocks(const tf_conv_params *p, const int8_t *in, int8_t *out, 
 void tf_conv2d_s8(const tf_conv_params *p, const int8_t *in, const int8_t *skip, int8_t *out,
                   int8_t *scratch)
 {
-    if (!p->add) {
-        conv_blocks(p, in, out, scratch, block_dot_s8);
-        return;
-    }
-    const int8_t *filter = p->filter;
-    const int32_t *bias = p->bias, *mult = p->mult;
-    const int8_t *shift = p->shift;
-    const int K = p->k_h * p->k_w * p->in_c;
-    const int oc_n = p->out_c;
-    const int pixels = p->out_h * p->out_w;
-    const tf_act act = conv_act(p);
-    int8_t *slot0 = scratch, *slot1 = scratch ? scratch + K : NULL;
-    for (int b = 0; b < p->batches; b++) {
-        int8_t *ob = out + (size_t)b * pixels * oc_n;
-        const int8_t *sb = skip + (size_t)b * pixels * oc_n;
-        int px = 0;
-        /* two output pixels at a time: each filter row loaded once serves both */
-        for (; px + 2 <= pixels; px += 2) {
-            const int8_t *a0 = conv_patch(p, in, b, px / p->out_w, px % p->out_w, slot0);
-            const int8_t *a1 = conv_patch(p, in, b, (px + 1) / p->out_w, (px + 1) % p->out_w, slot1);
-            int8_t *o0 = ob + (size_t)px * oc_n, *o1 = o0 + oc_n;
-            const int8_t *k0 = sb + (size_t)px * oc_n, *k1 = k0 + oc_n;
-            int oc = 0;
-            for (; oc + 2 <= oc_n; oc += 2) {
-                const int8_t *w0 = filter + (size_t)oc * K;
-                int32_t acc[4] = {bias[oc], bias[oc + 1], bias[oc], bias[oc + 1]};
-                dot_2x2(a0, a1, w0, w0 + K, K, acc);
-                o0[oc] = conv_out(p, act, rq_of(mult[oc], shift[oc]), acc[0], k0 + oc);
-                o0[oc + 1] = conv_out(p, act, rq_of(mult[oc + 1], shift[oc + 1]), acc[1], k0 + oc + 1);
-                o1[oc] = conv_out(p, act, rq_of(mult[oc], shift[oc]), acc[2], k1 + oc);
-                o1[oc + 1] = conv_out(p, act, rq_of(mult[oc + 1], shift[oc + 1]), acc[3], k1 + oc + 1);
-            }
-            if (oc < oc_n) {
-                const int8_t *w = filter + (size_t)oc * K;
-                const tf_rq q = rq_of(mult[oc], shift[oc]);
-                o0[oc] = conv_out(p, act, q, dot_1x1(a0, w, K, bias[oc]), k0 + oc);
-                o1[oc] = conv_out(p, act, q, dot_1x1(a1, w, K, bias[oc]), k1 + oc);
-            }
-        }
-        if (px < pixels) {
-            const int8_t *a = conv_patch(p, in, b, px / p->out_w, px % p->out_w, slot0);
-            int8_t *o = ob + (size_t)px * oc_n;
-            const int8_t *k = sb + (size_t)px * oc_n;
-            for (int oc = 0; oc < oc_n; oc++) {
-                int32_t acc = dot_1x1(a, filter + (size_t)oc * K, K, bias[oc]);
-                o[oc] = conv_out(p, act, rq_of(mult[oc], shift[oc]), acc, k + oc);
-            }
-        }
-    }
+    conv_blocks(p, in, p->add ? skip : NULL, out, scratch, block_dot_s8);
 }
 
 /* ---- depthwise -------------------------------------------------------- */
@@ -817,50 +779,10 @@ void tf_fully_connected_s8(const tf_fc_params *p, const int8_t *in, int8_t *out)
 
 /* ---- compressed filters: packed int4 / int2 --------------------------- */
 
-/* Packed rows with a fused add: two output pixels per pass. */
-TF_INLINE void conv_packed(const tf_conv_params *p, const int8_t *in, const int8_t *skip,
-                           int8_t *out, int8_t *scratch, int bits)
-{
-    const uint8_t *w = (const uint8_t *)(const void *)p->filter;
-    const int32_t *bias = p->bias, *mult = p->mult;
-    const int8_t *shift = p->shift;
-    const int K = p->k_h * p->k_w * p->in_c;
-    const int oc_n = p->out_c;
-    const int pixels = p->out_h * p->out_w;
-    const tf_act act = conv_act(p);
-    int8_t *slot0 = scratch, *slot1 = scratch ? scratch + K : NULL;
-    if (!p->add) skip = NULL;
-    for (int b = 0; b < p->batches; b++) {
-        int8_t *ob = out + (size_t)b * pixels * oc_n;
-        const int8_t *sb = skip ? skip + (size_t)b * pixels * oc_n : NULL;
-        for (int px = 0; px < pixels; px += 2) {
-            const int two = px + 1 < pixels;
-            const int8_t *a0 = conv_patch(p, in, b, px / p->out_w, px % p->out_w, slot0);
-            const int8_t *a1 =
-                two ? conv_patch(p, in, b, (px + 1) / p->out_w, (px + 1) % p->out_w, slot1) : NULL;
-            int8_t *o0 = ob + (size_t)px * oc_n, *o1 = o0 + oc_n;
-            const int8_t *k0 = sb ? sb + (size_t)px * oc_n : NULL, *k1 = k0 ? k0 + oc_n : NULL;
-            for (int oc = 0; oc < oc_n; oc++) {
-                int32_t s0 = bias[oc], s1 = bias[oc];
-                pdot(a0, a1, w, (size_t)oc * K, K, bits, &s0, two ? &s1 : NULL);
-                const tf_rq q = rq_of(mult[oc], shift[oc]);
-                o0[oc] = conv_out(p, act, q, s0, k0 ? k0 + oc : NULL);
-                if (two) o1[oc] = conv_out(p, act, q, s1, k1 ? k1 + oc : NULL);
-            }
-        }
-    }
-}
-
 void tf_conv2d_packed(const tf_conv_params *p, const int8_t *in, const int8_t *skip, int8_t *out,
                       int8_t *scratch)
 {
-    if (!p->add) {
-        conv_blocks(p, in, out, scratch, p->wbits == 4 ? block_dot_p4 : block_dot_p2);
-    } else if (p->wbits == 4) {
-        conv_packed(p, in, skip, out, scratch, 4);
-    } else {
-        conv_packed(p, in, skip, out, scratch, 2);
-    }
+    conv_blocks(p, in, p->add ? skip : NULL, out, scratch, p->wbits == 4 ? block_dot_p4 : block_dot_p2);
 }
 
 TF_INLINE void dw_packed(const tf_dw_params *p, const int8_t *in, int8_t *out, int bits)
