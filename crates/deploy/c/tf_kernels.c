@@ -933,6 +933,22 @@ TF_INLINE uint32_t gap_add(const uint8_t *codes, uint32_t *c, uint32_t pos)
     return pos;
 }
 
+/* The position of the stored block after `next`, UINT32_MAX once *left (the blocks
+ * not yet consumed, counting `next`) runs out; for loops that keep the reader's state
+ * in locals. */
+TF_INLINE uint32_t gap_step(const uint8_t *codes, uint32_t *c, uint32_t *left, uint32_t next)
+{
+    return --*left ? gap_add(codes, c, next + 1u) : UINT32_MAX;
+}
+
+TF_INLINE void gaps_store(tf_gaps *g, const int8_t *v, uint32_t c, uint32_t left, uint32_t next)
+{
+    g->v = v;
+    g->c = c;
+    g->left = left;
+    g->next = next;
+}
+
 TF_INLINE void gaps_advance(tf_gaps *g, uint32_t cur)
 {
     g->next = g->left ? gap_add(g->codes, &g->c, cur) : UINT32_MAX;
@@ -989,16 +1005,9 @@ TF_INLINE void gdot(const int8_t *const a[4], int n, tf_gaps *g, uint32_t row0, 
             }
         }
         v += block;
-        if (--left == 0) {
-            next = UINT32_MAX;
-            break;
-        }
-        next = gap_add(codes, &c, next + 1u);
+        next = gap_step(codes, &c, &left, next);
     }
-    g->v = v;
-    g->c = c;
-    g->left = left;
-    g->next = next;
+    gaps_store(g, v, c, left, next);
     acc[0] = s0; acc[1] = s1; acc[2] = s2; acc[3] = s3;
 }
 
@@ -1159,16 +1168,9 @@ TF_INLINE void gdot_tile(const int8_t *tile, tf_gaps *g, uint32_t row0, int K, i
     uint32_t c = g->c, left = g->left, next = g->next;
     while (next < end) {
         tile_mac(base + 4 * (intptr_t)next, *v++, &s0, &s1, &s2, &s3);
-        if (--left == 0) {
-            next = UINT32_MAX;
-            break;
-        }
-        next = gap_add(codes, &c, next + 1u);
+        next = gap_step(codes, &c, &left, next);
     }
-    g->v = v;
-    g->c = c;
-    g->left = left;
-    g->next = next;
+    gaps_store(g, v, c, left, next);
     acc[0] = s0; acc[1] = s1; acc[2] = s2; acc[3] = s3;
 }
 

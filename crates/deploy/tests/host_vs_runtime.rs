@@ -19,6 +19,17 @@ fn runtime(g: &Graph, input: &[u8]) -> Vec<u8> {
         .collect()
 }
 
+/// Plans `g`, emits it, runs the host build on `input` and asserts the runtime's outputs;
+/// returns them and the emitted library's folder.
+fn planned_host_matches_runtime(g: &Graph, input: &[u8]) -> (Vec<u8>, tempfile::TempDir) {
+    let want = runtime(g, input);
+    let p = plan_default(g).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    emit_c(&p.graph, &p, dir.path()).unwrap();
+    assert_eq!(host_run(dir.path(), &[input]).unwrap()[0], want);
+    (want, dir)
+}
+
 /// A residual network in miniature: the planner fuses its 1×1 conv with the ADD.
 fn residual(channels: usize, zp: i64) -> Graph {
     let mut b = GraphBuilder::new("residual");
@@ -101,11 +112,7 @@ fn element_wise_tables_match_the_runtime() {
     g.tensors[t].quant = Some(Quant::per_tensor(1.0 / 128.0, 0));
     g.tensors[s].quant = Some(Quant::per_tensor(1.0 / 256.0, -128));
     let input = pseudo_random(4 * 4 * 8 * 5, 99);
-    let want = runtime(&g, &input);
-    let p = plan_default(&g).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    emit_c(&p.graph, &p, dir.path()).unwrap();
-    assert_eq!(host_run(dir.path(), &[&input]).unwrap()[0], want);
+    planned_host_matches_runtime(&g, &input);
 }
 
 #[test]
@@ -154,11 +161,7 @@ fn mean_over_height_and_width_matches_the_runtime() {
     g.tensors[x].quant = Some(Quant::per_tensor(0.05, 4));
     g.tensors[c].quant = Some(Quant::per_tensor(0.07, -128));
     let input = pseudo_random(5 * 7 * 6 * 6, 5);
-    let want = runtime(&g, &input);
-    let p = plan_default(&g).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    emit_c(&p.graph, &p, dir.path()).unwrap();
-    assert_eq!(host_run(dir.path(), &[&input]).unwrap()[0], want);
+    planned_host_matches_runtime(&g, &input);
 }
 
 #[test]
@@ -173,11 +176,7 @@ fn float_inputs_and_outputs_match_the_runtime() {
     xs.extend([1e9, -1e9, 5.1, -5.2, 0.06, -0.06]);
     xs.resize(16 * 9, 0.01);
     let input: Vec<u8> = xs.iter().flat_map(|v| v.to_le_bytes()).collect();
-    let want = runtime(&g, &input);
-    let p = plan_default(&g).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    emit_c(&p.graph, &p, dir.path()).unwrap();
-    assert_eq!(host_run(dir.path(), &[&input]).unwrap()[0], want);
+    let (want, dir) = planned_host_matches_runtime(&g, &input);
     // and on the Cortex-M4F, whose single-precision FPU does the division
     if tinyforge_deploy::tools_available() {
         let r = tinyforge_deploy::mcu_run(dir.path(), &[&input]).unwrap();
@@ -193,11 +192,7 @@ fn float_inputs_and_outputs_match_the_runtime() {
 fn pad_matches_the_runtime() {
     let g = pad_graph();
     let input = pseudo_random(5 * 4 * 3 * 2, 8);
-    let want = runtime(&g, &input);
-    let p = plan_default(&g).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    emit_c(&p.graph, &p, dir.path()).unwrap();
-    assert_eq!(host_run(dir.path(), &[&input]).unwrap()[0], want);
+    let (want, _) = planned_host_matches_runtime(&g, &input);
     assert!(want.contains(&(-9i8 as u8)), "padding present");
 }
 
@@ -218,11 +213,7 @@ fn channel_blocks_and_pooling_borders_match_the_runtime() {
         g.tensors[t].quant = Some(Quant::per_tensor(0.04, -7));
     }
     let input = pseudo_random(2 * 9 * 7 * 5, 21);
-    let want = runtime(&g, &input);
-    let p = plan_default(&g).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    emit_c(&p.graph, &p, dir.path()).unwrap();
-    assert_eq!(host_run(dir.path(), &[&input]).unwrap()[0], want);
+    let (want, _) = planned_host_matches_runtime(&g, &input);
     let distinct: std::collections::BTreeSet<u8> = want.iter().copied().collect();
     assert!(distinct.len() > 20, "{distinct:?}");
 }
@@ -231,11 +222,7 @@ fn channel_blocks_and_pooling_borders_match_the_runtime() {
 fn concatenation_matches_the_runtime() {
     let g = concat_graph();
     let input = pseudo_random(4 * 4 * 3 * 2, 12);
-    let want = runtime(&g, &input);
-    let p = plan_default(&g).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    emit_c(&p.graph, &p, dir.path()).unwrap();
-    assert_eq!(host_run(dir.path(), &[&input]).unwrap()[0], want);
+    planned_host_matches_runtime(&g, &input);
 }
 
 #[test]
@@ -257,9 +244,5 @@ fn mul_matches_the_runtime() {
     g.tensors[s].quant = Some(Quant::per_tensor(1.0 / 256.0, -128));
     g.tensors[m].quant = Some(Quant::per_tensor(0.04, -10));
     let input = pseudo_random(3 * 3 * 6 * 3, 31);
-    let want = runtime(&g, &input);
-    let p = plan_default(&g).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    emit_c(&p.graph, &p, dir.path()).unwrap();
-    assert_eq!(host_run(dir.path(), &[&input]).unwrap()[0], want);
+    planned_host_matches_runtime(&g, &input);
 }
