@@ -240,6 +240,22 @@ size_t tf_conv2d_s8_scratch(const tf_conv_params *p)
     return conv_is_direct(p) ? 0 : 2u * K;
 }
 
+TF_NO_LIBCALLS static inline void patch_copy(int8_t *d, const int8_t *s, int n)
+{
+    int k = 0;
+    for (; k + 4 <= n; k += 4) { /* word copies; memcpy of 4 is one LDR/STR */
+        uint32_t v;
+        memcpy(&v, s + k, 4);
+        memcpy(d + k, &v, 4);
+    }
+    for (; k < n; k++) d[k] = s[k];
+}
+
+TF_NO_LIBCALLS static inline void patch_fill(int8_t *d, int8_t v, int n)
+{
+    for (int k = 0; k < n; k++) d[k] = v;
+}
+
 /* The K-long patch feeding output pixel (b, oy, ox): a pointer into the input
  * for 1x1 convolutions, else gathered into `dst` with padded taps set to the
  * input zero point. */
@@ -251,25 +267,31 @@ TF_NO_LIBCALLS static const int8_t *conv_patch(const tf_conv_params *p, const in
         return in + (((size_t)b * p->in_h + (size_t)oy * p->stride_h) * p->in_w +
                      (size_t)ox * p->stride_w) * in_c;
     const int8_t pad_val = (int8_t)(-p->in_offset);
+    const int x0 = ox * p->stride_w - p->pad_w;
     int8_t *d = dst;
     for (int ky = 0; ky < p->k_h; ky++) {
-        int iy = oy * p->stride_h - p->pad_h + ky * p->dil_h;
-        for (int kx = 0; kx < p->k_w; kx++) {
-            int ix = ox * p->stride_w - p->pad_w + kx * p->dil_w;
-            if (iy < 0 || iy >= p->in_h || ix < 0 || ix >= p->in_w) {
-                for (int k = 0; k < in_c; k++) d[k] = pad_val;
-            } else {
-                const int8_t *s = in + (((size_t)b * p->in_h + iy) * p->in_w + ix) * in_c;
-                int k = 0;
-                for (; k + 4 <= in_c; k += 4) { /* word copies; memcpy of 4 is one LDR/STR */
-                    uint32_t v;
-                    memcpy(&v, s + k, 4);
-                    memcpy(d + k, &v, 4);
-                }
-                for (; k < in_c; k++) d[k] = s[k];
-            }
-            d += in_c;
+        const int iy = oy * p->stride_h - p->pad_h + ky * p->dil_h;
+        if (iy < 0 || iy >= p->in_h) {
+            patch_fill(d, pad_val, p->k_w * in_c);
+            d += p->k_w * in_c;
+            continue;
         }
+        const int8_t *row = in + ((size_t)b * p->in_h + (size_t)iy) * p->in_w * in_c;
+        if (p->dil_w == 1) {
+            /* the taps inside the input are one contiguous run of the row */
+            const int lo = x0 < 0 ? (-x0 < p->k_w ? -x0 : p->k_w) : 0;
+            const int hi = p->in_w - x0 < p->k_w ? (p->in_w - x0 > lo ? p->in_w - x0 : lo) : p->k_w;
+            patch_fill(d, pad_val, lo * in_c);
+            patch_copy(d + lo * in_c, row + (size_t)(x0 + lo) * in_c, (hi - lo) * in_c);
+            patch_fill(d + hi * in_c, pad_val, (p->k_w - hi) * in_c);
+        } else {
+            for (int kx = 0; kx < p->k_w; kx++) {
+                const int ix = x0 + kx * p->dil_w;
+                if (ix < 0 || ix >= p->in_w) patch_fill(d + kx * in_c, pad_val, in_c);
+                else patch_copy(d + kx * in_c, row + (size_t)ix * in_c, in_c);
+            }
+        }
+        d += p->k_w * in_c;
     }
     return dst;
 }

@@ -219,6 +219,35 @@ fn channel_blocks_and_pooling_borders_match_the_runtime() {
 }
 
 #[test]
+fn dilated_convolutions_match_the_runtime() {
+    // SAME padding at stride 1 keeps the shape whatever the dilation; dilation 2 × 3 makes
+    // the patch gather take taps one by one with borders on every side
+    let mut b = GraphBuilder::new("dilated");
+    let x = b.input("x", &[1, 9, 8, 3]);
+    let c = b
+        .conv2d(x, 6, (3, 3), 1, Padding::Same, Activation::Relu)
+        .unwrap();
+    let d = b
+        .depthwise(c, (3, 3), 1, Padding::Same, Activation::None)
+        .unwrap();
+    let mut g = b.finish(&[d]);
+    for n in &mut g.nodes {
+        match &mut n.op {
+            Op::Conv2d(o) => (o.dilation_h, o.dilation_w) = (2, 3),
+            Op::DepthwiseConv2d(o) => (o.dilation_h, o.dilation_w) = (3, 2),
+            _ => {}
+        }
+    }
+    g.tensors[x].quant = Some(Quant::per_tensor(0.05, 4));
+    g.tensors[c].quant = Some(Quant::per_tensor(0.03, -128));
+    g.tensors[d].quant = Some(Quant::per_tensor(0.04, 2));
+    let input = pseudo_random(9 * 8 * 3 * 2, 33);
+    let (want, _) = planned_host_matches_runtime(&g, &input);
+    let distinct: std::collections::BTreeSet<u8> = want.iter().copied().collect();
+    assert!(distinct.len() > 20, "{distinct:?}");
+}
+
+#[test]
 fn concatenation_matches_the_runtime() {
     let g = concat_graph();
     let input = pseudo_random(4 * 4 * 3 * 2, 12);
