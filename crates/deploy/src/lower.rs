@@ -36,9 +36,9 @@ pub const SPARSE_MAX_RATIO: f64 = 0.5;
 /// ran slower sparse than with the dense SMLAD loop, as the per-output requantization, not the
 /// MACs, dominates such short rows. Measured on the emulated Cortex-M4
 /// (`bench/mcu_compressed.sh`, MNIST DS-CNN pruned to 80 %, instructions per inference): the
-/// 32-weight-row 1×1 conv at 70 % zeros (bitmap body) runs in 245,256 instructions against
-/// 279,095 dense (−12 %), the 64-weight-row one at 90 % zeros (gap body) in 284,374 against
-/// 443,660 (−36 %); the whole inference 1,988,686 against 2,181,148 (−8.8 %).
+/// 32-weight-row 1×1 conv at 70 % zeros (bitmap body) runs in 244,321 instructions against
+/// 279,193 dense (−12 %), the 64-weight-row one at 90 % zeros (gap body) in 285,039 against
+/// 443,758 (−36 %); the whole inference 1,944,930 against 2,137,800 (−9.0 %).
 pub const SPARSE_MIN_ROW: usize = 32;
 
 /// How a filter is stored in flash and read by its kernel.
