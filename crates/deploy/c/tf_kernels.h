@@ -106,8 +106,9 @@ typedef struct {
     int32_t in_mult, in_left_shift, diff_min;
 } tf_softmax_params;
 
-/* im2col scratch bytes a convolution needs (0 for 1x1 without padding), dense,
- * packed or sparse. */
+/* im2col scratch bytes a convolution needs, dense, packed or sparse: 0 for a 1x1
+ * without padding, except with block-1 sparse filters, which interleave four pixels'
+ * inputs into a tile. */
 size_t tf_conv2d_s8_scratch(const tf_conv_params *p);
 
 /* Per-layer constants travel in the (flash) parameter struct, so a layer call
