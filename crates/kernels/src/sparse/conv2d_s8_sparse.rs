@@ -7,9 +7,9 @@
 //! the tile's lanes, which the compiler vectorizes. The encoding is decoded once per tile, so
 //! its cost is amortized over the tile. Ungrouped convolutions only (`I == C`).
 
+use super::shared::{check_conv, gather_patches_i32, Requant};
 use super::{bitmap_bytes, for_each_set, SparseFilter};
 use crate::conv::cpu::simd_dispatch;
-use crate::conv::quant::requantize_s8;
 use crate::conv::Conv2dS8Params;
 use crate::{KernelError, KernelResult};
 
@@ -32,14 +32,13 @@ pub fn conv2d_s8_sparse(
     scratch: &mut [i32],
 ) -> KernelResult {
     let fs = p.filter_shape;
-    let k = fs.h * fs.w * fs.c;
-    p.check(input.len(), fs.n * k, bias.map(<[i32]>::len), output.len())?;
-    if p.input_shape.c != fs.c {
-        return Err(KernelError::BadParams);
-    }
-    if filter.rows != fs.n || filter.row_len != k {
-        return Err(KernelError::BadParams);
-    }
+    check_conv(
+        p,
+        input.len(),
+        bias.map(<[i32]>::len),
+        output.len(),
+        (filter.rows, filter.row_len),
+    )?;
     filter.check()?;
     let need = conv2d_s8_sparse_scratch(fs.h, fs.w, fs.c);
     let scratch = scratch.get_mut(..need).ok_or(KernelError::Scratch)?;
@@ -68,8 +67,9 @@ fn conv_body(
     xt: &mut [i32],
 ) {
     const T: usize = SPARSE_TILE;
-    let (is, fs, os, g) = (p.input_shape, p.filter_shape, p.output_shape, p.geometry);
+    let (is, fs, os) = (p.input_shape, p.filter_shape, p.output_shape);
     let k = fs.h * fs.w * fs.c;
+    let rq = Requant::conv(p, bias);
     let (b, data) = (filter.block, filter.data);
     let bm = bitmap_bytes(k, b);
     let npix = os.h * os.w;
@@ -77,32 +77,7 @@ fn conv_body(
         let mut p0 = 0;
         while p0 < npix {
             let t = T.min(npix - p0);
-            for j in 0..T {
-                let pix = p0 + j;
-                let (oy, ox) = (pix / os.w, pix % os.w);
-                for ky in 0..fs.h {
-                    for kx in 0..fs.w {
-                        let iy = (oy * g.stride_h + ky * g.dilation_h) as isize - g.pad_h as isize;
-                        let ix = (ox * g.stride_w + kx * g.dilation_w) as isize - g.pad_w as isize;
-                        let base = (ky * fs.w + kx) * fs.c;
-                        let inside = j < t
-                            && iy >= 0
-                            && ix >= 0
-                            && (iy as usize) < is.h
-                            && (ix as usize) < is.w;
-                        if inside {
-                            let src = ((n * is.h + iy as usize) * is.w + ix as usize) * is.c;
-                            for c in 0..fs.c {
-                                xt[(base + c) * T + j] = input[src + c] as i32 + p.input_offset;
-                            }
-                        } else {
-                            for c in 0..fs.c {
-                                xt[(base + c) * T + j] = 0;
-                            }
-                        }
-                    }
-                }
-            }
+            gather_patches_i32(p, input, n, p0, t, xt);
             let mut pos = 0;
             for o in 0..fs.n {
                 let mut acc = [0i32; T];
@@ -122,18 +97,7 @@ fn conv_body(
                     v += b;
                 });
                 pos = v;
-                let bo = bias.map_or(0, |bs| bs[o]);
-                let (m, s) = (p.output_multiplier[o], p.output_shift[o]);
-                for (j, &a) in acc.iter().enumerate().take(t) {
-                    output[((n * npix) + p0 + j) * fs.n + o] = requantize_s8(
-                        a.wrapping_add(bo),
-                        m,
-                        s,
-                        p.output_offset,
-                        p.act_min,
-                        p.act_max,
-                    );
-                }
+                rq.lanes(o, &acc[..t], output, (n * npix + p0) * fs.n + o, fs.n);
             }
             p0 += t;
         }

@@ -15,6 +15,7 @@
 //! `vpmaddwd` pair sum fits i32; int32 sums of the same products in another order wrap to the
 //! same bits.
 
+use super::shared::check_conv;
 use super::SparsePlan;
 use crate::conv::cpu::simd_dispatch;
 use crate::conv::quant::requantize_s8_lane;
@@ -40,12 +41,15 @@ pub fn conv2d_s8_sparse_plan(
     scratch: &mut [i16],
 ) -> KernelResult {
     let fs = p.filter_shape;
-    let k = fs.h * fs.w * fs.c;
-    p.check(input.len(), fs.n * k, bias.map(<[i32]>::len), output.len())?;
-    if p.input_shape.c != fs.c || !(-127..=128).contains(&p.input_offset) {
-        return Err(KernelError::BadParams);
-    }
-    if filter.rows() != fs.n || filter.row_len() != k {
+    check_conv(
+        p,
+        input.len(),
+        bias.map(<[i32]>::len),
+        output.len(),
+        (filter.rows(), filter.row_len()),
+    )?;
+    // Keeps `x + input_offset` within i16 lanes and each `vpmaddwd` pair sum within i32.
+    if !(-127..=128).contains(&p.input_offset) {
         return Err(KernelError::BadParams);
     }
     let need = conv2d_s8_sparse_plan_scratch(fs.h, fs.w, fs.c);

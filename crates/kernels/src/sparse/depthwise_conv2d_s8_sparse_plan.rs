@@ -7,10 +7,10 @@
 //! at high sparsity (the runtime's cost model decides), and exists so that every weight layer
 //! kind can be stored and executed sparse.
 
+use super::shared::{check_depthwise, Requant};
 use super::SparsePlan;
-use crate::conv::quant::requantize_s8;
 use crate::depthwise::DepthwiseS8Params;
-use crate::{KernelError, KernelResult};
+use crate::KernelResult;
 
 /// Int8 depthwise conv with a sparse filter; `p` are the dense kernel's parameters.
 pub fn depthwise_conv2d_s8_sparse_plan(
@@ -21,22 +21,20 @@ pub fn depthwise_conv2d_s8_sparse_plan(
     output: &mut [i8],
 ) -> KernelResult {
     let fs = p.filter_shape;
-    let taps = fs.h * fs.w;
-    p.check(
+    check_depthwise(
+        p,
         input.len(),
-        taps * fs.c,
         bias.map(<[i32]>::len),
         output.len(),
+        (filter.rows(), filter.row_len()),
     )?;
-    if filter.rows() != fs.c || filter.row_len() != taps {
-        return Err(KernelError::BadParams);
-    }
     let (is, os, g, m) = (
         p.input_shape,
         p.output_shape,
         p.geometry,
         p.depth_multiplier,
     );
+    let rq = Requant::depthwise(p, bias);
     let mut o = 0;
     for n in 0..os.n {
         for oy in 0..os.h {
@@ -55,14 +53,7 @@ pub fn depthwise_conv2d_s8_sparse_plan(
                             acc = acc.wrapping_add(w as i32 * (x as i32 + p.input_offset));
                         }
                     }
-                    output[o] = requantize_s8(
-                        acc.wrapping_add(bias.map_or(0, |bs| bs[oc])),
-                        p.output_multiplier[oc],
-                        p.output_shift[oc],
-                        p.output_offset,
-                        p.act_min,
-                        p.act_max,
-                    );
+                    output[o] = rq.one(oc, acc);
                     o += 1;
                 }
             }

@@ -4,10 +4,10 @@
 //! weights (`filter_offset == 0`): with a weight zero point, a zero weight still contributes
 //! `filter_offset · x` and could not be skipped.
 
+use super::shared::{check_fully_connected, Requant};
 use super::SparsePlan;
-use crate::conv::quant::requantize_s8;
 use crate::fully_connected::FullyConnectedS8Params;
-use crate::{KernelError, KernelResult};
+use crate::KernelResult;
 
 /// Int8 fully connected with a sparse `[O, I]` filter; `p` are the dense kernel's parameters.
 pub fn fully_connected_s8_sparse_plan(
@@ -17,18 +17,15 @@ pub fn fully_connected_s8_sparse_plan(
     bias: Option<&[i32]>,
     output: &mut [i8],
 ) -> KernelResult {
-    p.check(
+    check_fully_connected(
+        p,
         input.len(),
-        p.output_depth * p.input_depth,
         bias.map(<[i32]>::len),
         output.len(),
+        (filter.rows(), filter.row_len()),
     )?;
-    if p.filter_offset != 0 || filter.rows() != p.output_depth || filter.row_len() != p.input_depth
-    {
-        return Err(KernelError::BadParams);
-    }
     let k = p.input_depth;
-    let per_channel = p.output_multiplier.len() > 1;
+    let rq = Requant::fully_connected(p, bias);
     for (x, out) in input.chunks(k).zip(output.chunks_mut(p.output_depth)) {
         for (o, y) in out.iter_mut().enumerate() {
             let (cols, vals) = filter.row(o);
@@ -36,15 +33,7 @@ pub fn fully_connected_s8_sparse_plan(
             for (&c, &w) in cols.iter().zip(vals) {
                 acc = acc.wrapping_add(w as i32 * (x[c as usize] as i32 + p.input_offset));
             }
-            let c = if per_channel { o } else { 0 };
-            *y = requantize_s8(
-                acc.wrapping_add(bias.map_or(0, |bs| bs[o])),
-                p.output_multiplier[c],
-                p.output_shift[c],
-                p.output_offset,
-                p.act_min,
-                p.act_max,
-            );
+            *y = rq.one(o, acc);
         }
     }
     Ok(())

@@ -58,6 +58,7 @@ pub mod format;
 mod fully_connected_s8_sparse;
 mod fully_connected_s8_sparse_plan;
 mod plan;
+mod shared;
 mod tfsr2_kernels;
 
 pub use conv2d_s8_sparse::{conv2d_s8_sparse, conv2d_s8_sparse_scratch, SPARSE_TILE};

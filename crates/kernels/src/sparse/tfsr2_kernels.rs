@@ -10,8 +10,10 @@
 //! tiling); `tinyforge-deploy` emits calls to these kernels in its Rust crate output.
 
 use super::format::Tfsr2;
+use super::shared::{
+    check_conv, check_depthwise, check_fully_connected, gather_patches_i32, Requant,
+};
 use super::SPARSE_TILE;
-use crate::conv::quant::requantize_s8;
 use crate::conv::Conv2dS8Params;
 use crate::depthwise::DepthwiseS8Params;
 use crate::fully_connected::FullyConnectedS8Params;
@@ -54,47 +56,26 @@ pub fn conv2d_s8_tfsr2(
     scratch: &mut [i32],
 ) -> KernelResult {
     const T: usize = SPARSE_TILE;
-    let (is, fs, os, g) = (p.input_shape, p.filter_shape, p.output_shape, p.geometry);
-    let k = fs.h * fs.w * fs.c;
-    p.check(input.len(), fs.n * k, bias.map(<[i32]>::len), output.len())?;
-    if is.c != fs.c || filter.rows != fs.n || filter.row_len != k {
-        return Err(KernelError::BadParams);
-    }
+    let (is, fs, os) = (p.input_shape, p.filter_shape, p.output_shape);
+    let k = check_conv(
+        p,
+        input.len(),
+        bias.map(<[i32]>::len),
+        output.len(),
+        (filter.rows, filter.row_len),
+    )?;
     filter.check()?;
     let b = filter.encoding()?.block;
     let xt = scratch
         .get_mut(..super::conv2d_s8_sparse_scratch(fs.h, fs.w, fs.c))
         .ok_or(KernelError::Scratch)?;
+    let rq = Requant::conv(p, bias);
     let npix = os.h * os.w;
     for n in 0..is.n {
         let mut p0 = 0;
         while p0 < npix {
             let t = T.min(npix - p0);
-            // Transposed patches of the tile: K rows of T lanes holding x + input_offset.
-            for j in 0..T {
-                let pix = p0 + j;
-                let (oy, ox) = (pix / os.w, pix % os.w);
-                for ky in 0..fs.h {
-                    for kx in 0..fs.w {
-                        let iy = (oy * g.stride_h + ky * g.dilation_h) as isize - g.pad_h as isize;
-                        let ix = (ox * g.stride_w + kx * g.dilation_w) as isize - g.pad_w as isize;
-                        let base = (ky * fs.w + kx) * fs.c;
-                        let inside = j < t
-                            && iy >= 0
-                            && ix >= 0
-                            && (iy as usize) < is.h
-                            && (ix as usize) < is.w;
-                        for c in 0..fs.c {
-                            xt[(base + c) * T + j] = if inside {
-                                let src = ((n * is.h + iy as usize) * is.w + ix as usize) * is.c;
-                                input[src + c] as i32 + p.input_offset
-                            } else {
-                                0
-                            };
-                        }
-                    }
-                }
-            }
+            gather_patches_i32(p, input, n, p0, t, xt);
             let xt = &*xt;
             let out = &mut *output;
             rows_of(
@@ -111,20 +92,7 @@ pub fn conv2d_s8_tfsr2(
                         }
                     }
                 },
-                |o, acc| {
-                    let bo = bias.map_or(0, |bs| bs[o]);
-                    let (m, s) = (p.output_multiplier[o], p.output_shift[o]);
-                    for (j, &a) in acc.iter().enumerate().take(t) {
-                        out[(n * npix + p0 + j) * fs.n + o] = requantize_s8(
-                            a.wrapping_add(bo),
-                            m,
-                            s,
-                            p.output_offset,
-                            p.act_min,
-                            p.act_max,
-                        );
-                    }
-                },
+                |o, acc| rq.lanes(o, &acc[..t], out, (n * npix + p0) * fs.n + o, fs.n),
             )?;
             p0 += t;
         }
@@ -141,18 +109,16 @@ pub fn fully_connected_s8_tfsr2(
     bias: Option<&[i32]>,
     output: &mut [i8],
 ) -> KernelResult {
-    p.check(
+    check_fully_connected(
+        p,
         input.len(),
-        p.output_depth * p.input_depth,
         bias.map(<[i32]>::len),
         output.len(),
+        (filter.rows, filter.row_len),
     )?;
-    if p.filter_offset != 0 || filter.rows != p.output_depth || filter.row_len != p.input_depth {
-        return Err(KernelError::BadParams);
-    }
     filter.check()?;
     let (k, b) = (p.input_depth, filter.encoding()?.block);
-    let per_channel = p.output_multiplier.len() > 1;
+    let rq = Requant::fully_connected(p, bias);
     for (x, out) in input.chunks(k).zip(output.chunks_mut(p.output_depth)) {
         rows_of(
             filter,
@@ -165,17 +131,7 @@ pub fn fully_connected_s8_tfsr2(
                     }
                 }
             },
-            |o, &acc| {
-                let c = if per_channel { o } else { 0 };
-                out[o] = requantize_s8(
-                    acc.wrapping_add(bias.map_or(0, |bs| bs[o])),
-                    p.output_multiplier[c],
-                    p.output_shift[c],
-                    p.output_offset,
-                    p.act_min,
-                    p.act_max,
-                );
-            },
+            |o, &acc| out[o] = rq.one(o, acc),
         )?;
     }
     Ok(())
@@ -192,16 +148,13 @@ pub fn depthwise_conv2d_s8_tfsr2(
     output: &mut [i8],
 ) -> KernelResult {
     let fs = p.filter_shape;
-    let taps = fs.h * fs.w;
-    p.check(
+    let taps = check_depthwise(
+        p,
         input.len(),
-        taps * fs.c,
         bias.map(<[i32]>::len),
         output.len(),
+        (filter.rows, filter.row_len),
     )?;
-    if filter.rows != fs.c || filter.row_len != taps || p.depth_multiplier == 0 {
-        return Err(KernelError::BadParams);
-    }
     filter.check()?;
     let b = filter.encoding()?.block;
     let (is, os, g, m) = (
@@ -210,6 +163,7 @@ pub fn depthwise_conv2d_s8_tfsr2(
         p.geometry,
         p.depth_multiplier,
     );
+    let rq = Requant::depthwise(p, bias);
     for n in 0..os.n {
         for oy in 0..os.h {
             for ox in 0..os.w {
@@ -238,16 +192,7 @@ pub fn depthwise_conv2d_s8_tfsr2(
                             }
                         }
                     },
-                    |oc, &acc| {
-                        out[oc] = requantize_s8(
-                            acc.wrapping_add(bias.map_or(0, |bs| bs[oc])),
-                            p.output_multiplier[oc],
-                            p.output_shift[oc],
-                            p.output_offset,
-                            p.act_min,
-                            p.act_max,
-                        );
-                    },
+                    |oc, &acc| out[oc] = rq.one(oc, acc),
                 )?;
             }
         }
