@@ -32,14 +32,7 @@ pub fn conv2d_s8_sparse(
     scratch: &mut [i32],
 ) -> KernelResult {
     let fs = p.filter_shape;
-    check_conv(
-        p,
-        input.len(),
-        bias.map(<[i32]>::len),
-        output.len(),
-        (filter.rows, filter.row_len),
-    )?;
-    filter.check()?;
+    check_conv(p, input, bias, output, filter)?;
     let need = conv2d_s8_sparse_scratch(fs.h, fs.w, fs.c);
     let scratch = scratch.get_mut(..need).ok_or(KernelError::Scratch)?;
     conv_into(p, input, filter, bias, output, scratch);

@@ -41,13 +41,7 @@ pub fn conv2d_s8_sparse_plan(
     scratch: &mut [i16],
 ) -> KernelResult {
     let fs = p.filter_shape;
-    check_conv(
-        p,
-        input.len(),
-        bias.map(<[i32]>::len),
-        output.len(),
-        (filter.rows(), filter.row_len()),
-    )?;
+    check_conv(p, input, bias, output, filter)?;
     // Keeps `x + input_offset` within i16 lanes and each `vpmaddwd` pair sum within i32.
     if !(-127..=128).contains(&p.input_offset) {
         return Err(KernelError::BadParams);

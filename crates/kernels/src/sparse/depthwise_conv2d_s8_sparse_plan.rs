@@ -21,13 +21,7 @@ pub fn depthwise_conv2d_s8_sparse_plan(
     output: &mut [i8],
 ) -> KernelResult {
     let fs = p.filter_shape;
-    check_depthwise(
-        p,
-        input.len(),
-        bias.map(<[i32]>::len),
-        output.len(),
-        (filter.rows(), filter.row_len()),
-    )?;
+    check_depthwise(p, input, bias, output, filter)?;
     let (is, os, g, m) = (
         p.input_shape,
         p.output_shape,

@@ -16,14 +16,7 @@ pub fn fully_connected_s8_sparse(
     bias: Option<&[i32]>,
     output: &mut [i8],
 ) -> KernelResult {
-    check_fully_connected(
-        p,
-        input.len(),
-        bias.map(<[i32]>::len),
-        output.len(),
-        (filter.rows, filter.row_len),
-    )?;
-    filter.check()?;
+    check_fully_connected(p, input, bias, output, filter)?;
     let (k, b, data) = (p.input_depth, filter.block, filter.data);
     let bm = bitmap_bytes(k, b);
     let rq = Requant::fully_connected(p, bias);

@@ -17,13 +17,7 @@ pub fn fully_connected_s8_sparse_plan(
     bias: Option<&[i32]>,
     output: &mut [i8],
 ) -> KernelResult {
-    check_fully_connected(
-        p,
-        input.len(),
-        bias.map(<[i32]>::len),
-        output.len(),
-        (filter.rows(), filter.row_len()),
-    )?;
+    check_fully_connected(p, input, bias, output, filter)?;
     let k = p.input_depth;
     let rq = Requant::fully_connected(p, bias);
     for (x, out) in input.chunks(k).zip(output.chunks_mut(p.output_depth)) {

@@ -4,72 +4,127 @@
 //! form its filter is stored in.
 //!
 //! Invariants: nothing here allocates, because the `TFSR2` kernels run in the generated
-//! no_std crate; everything is `#[inline]` and lies outside the multiply-add loops, whose data
+//! no_std crate; everything is small, inlined, and lies outside the multiply-add loops, whose data
 //! layouts differ per family and stay in each kernel. The vectorized per-block requantization
 //! of [`super::conv2d_s8_sparse_plan`] is not routed through [`Requant`]: it is the dense
 //! kernels' SIMD epilogue.
 
-use super::SPARSE_TILE;
+use super::format::Tfsr2;
+use super::{SparseFilter, SparsePlan, SPARSE_TILE};
 use crate::conv::quant::requantize_s8;
 use crate::conv::Conv2dS8Params;
 use crate::depthwise::DepthwiseS8Params;
 use crate::fully_connected::FullyConnectedS8Params;
-use crate::KernelError;
+use crate::{KernelError, KernelResult};
 
-/// Checks an ungrouped conv layer whose filter is stored as `rows × row_len` sparse rows
-/// against its buffers; returns the row length `K = KH·KW·I`.
+/// The row view that every stored filter form gives, so one entry check serves them all.
+pub(super) trait SparseRows {
+    /// `(rows, row_len)`.
+    fn dims(&self) -> (usize, usize);
+    /// Checks the stored bytes against the dims, so a malformed blob is an error rather than
+    /// an out-of-bounds panic in the kernel.
+    fn check_stored(&self) -> KernelResult;
+}
+
+impl SparseRows for SparseFilter<'_> {
+    fn dims(&self) -> (usize, usize) {
+        (self.rows, self.row_len)
+    }
+    fn check_stored(&self) -> KernelResult {
+        self.check()
+    }
+}
+
+impl SparseRows for Tfsr2<'_> {
+    fn dims(&self) -> (usize, usize) {
+        (self.rows, self.row_len)
+    }
+    fn check_stored(&self) -> KernelResult {
+        self.check()
+    }
+}
+
+impl SparseRows for SparsePlan<'_> {
+    fn dims(&self) -> (usize, usize) {
+        (self.rows(), self.row_len())
+    }
+    // `SparsePlan::new` already checked every row's columns against `row_len`.
+    fn check_stored(&self) -> KernelResult {
+        Ok(())
+    }
+}
+
+/// Checks an ungrouped conv layer and its sparse filter against the buffers; returns the
+/// row length `K = KH·KW·I`.
 #[inline]
 pub(super) fn check_conv(
     p: &Conv2dS8Params<'_>,
-    input: usize,
-    bias: Option<usize>,
-    output: usize,
-    (rows, row_len): (usize, usize),
+    input: &[i8],
+    bias: Option<&[i32]>,
+    output: &[i8],
+    filter: &impl SparseRows,
 ) -> Result<usize, KernelError> {
     let fs = p.filter_shape;
     let k = fs.h * fs.w * fs.c;
-    p.check(input, fs.n * k, bias, output)?;
-    // Grouped convolutions would need one row set per group; the sparse forms have one.
+    p.check(input.len(), fs.n * k, bias.map(<[i32]>::len), output.len())?;
+    let (rows, row_len) = filter.dims();
+    // A row spans every input channel, which only holds for ungrouped convolutions.
     if p.input_shape.c != fs.c || rows != fs.n || row_len != k {
         return Err(KernelError::BadParams);
     }
+    filter.check_stored()?;
     Ok(k)
 }
 
-/// Checks a fully connected layer whose filter is stored as `rows × row_len` sparse rows.
+/// Checks a fully connected layer and its sparse filter against the buffers.
 #[inline]
 pub(super) fn check_fully_connected(
     p: &FullyConnectedS8Params<'_>,
-    input: usize,
-    bias: Option<usize>,
-    output: usize,
-    (rows, row_len): (usize, usize),
+    input: &[i8],
+    bias: Option<&[i32]>,
+    output: &[i8],
+    filter: &impl SparseRows,
 ) -> Result<(), KernelError> {
-    p.check(input, p.output_depth * p.input_depth, bias, output)?;
+    p.check(
+        input.len(),
+        p.output_depth * p.input_depth,
+        bias.map(<[i32]>::len),
+        output.len(),
+    )?;
+    let (rows, row_len) = filter.dims();
     // With a weight zero point a zero weight still adds `filter_offset · x`, so it could not
     // be skipped.
     if p.filter_offset != 0 || rows != p.output_depth || row_len != p.input_depth {
         return Err(KernelError::BadParams);
     }
+    filter.check_stored()?;
     Ok(())
 }
 
-/// Checks a depthwise layer whose filter is stored as one row of taps per output channel;
-/// returns the row length `KH·KW`.
+/// Checks a depthwise layer and its sparse filter (one row of taps per output channel)
+/// against the buffers; returns the row length `KH·KW`.
 #[inline]
 pub(super) fn check_depthwise(
     p: &DepthwiseS8Params<'_>,
-    input: usize,
-    bias: Option<usize>,
-    output: usize,
-    (rows, row_len): (usize, usize),
+    input: &[i8],
+    bias: Option<&[i32]>,
+    output: &[i8],
+    filter: &impl SparseRows,
 ) -> Result<usize, KernelError> {
     let fs = p.filter_shape;
     let taps = fs.h * fs.w;
-    p.check(input, taps * fs.c, bias, output)?;
+    p.check(
+        input.len(),
+        taps * fs.c,
+        bias.map(<[i32]>::len),
+        output.len(),
+    )?;
+    let (rows, row_len) = filter.dims();
+    // The kernels divide by the multiplier to find a channel's input.
     if rows != fs.c || row_len != taps || p.depth_multiplier == 0 {
         return Err(KernelError::BadParams);
     }
+    filter.check_stored()?;
     Ok(taps)
 }
 

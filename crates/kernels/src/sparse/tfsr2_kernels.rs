@@ -57,14 +57,7 @@ pub fn conv2d_s8_tfsr2(
 ) -> KernelResult {
     const T: usize = SPARSE_TILE;
     let (is, fs, os) = (p.input_shape, p.filter_shape, p.output_shape);
-    let k = check_conv(
-        p,
-        input.len(),
-        bias.map(<[i32]>::len),
-        output.len(),
-        (filter.rows, filter.row_len),
-    )?;
-    filter.check()?;
+    let k = check_conv(p, input, bias, output, filter)?;
     let b = filter.encoding()?.block;
     let xt = scratch
         .get_mut(..super::conv2d_s8_sparse_scratch(fs.h, fs.w, fs.c))
@@ -109,14 +102,7 @@ pub fn fully_connected_s8_tfsr2(
     bias: Option<&[i32]>,
     output: &mut [i8],
 ) -> KernelResult {
-    check_fully_connected(
-        p,
-        input.len(),
-        bias.map(<[i32]>::len),
-        output.len(),
-        (filter.rows, filter.row_len),
-    )?;
-    filter.check()?;
+    check_fully_connected(p, input, bias, output, filter)?;
     let (k, b) = (p.input_depth, filter.encoding()?.block);
     let rq = Requant::fully_connected(p, bias);
     for (x, out) in input.chunks(k).zip(output.chunks_mut(p.output_depth)) {
@@ -148,14 +134,7 @@ pub fn depthwise_conv2d_s8_tfsr2(
     output: &mut [i8],
 ) -> KernelResult {
     let fs = p.filter_shape;
-    let taps = check_depthwise(
-        p,
-        input.len(),
-        bias.map(<[i32]>::len),
-        output.len(),
-        (filter.rows, filter.row_len),
-    )?;
-    filter.check()?;
+    let taps = check_depthwise(p, input, bias, output, filter)?;
     let b = filter.encoding()?.block;
     let (is, os, g, m) = (
         p.input_shape,
