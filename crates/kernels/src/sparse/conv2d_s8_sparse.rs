@@ -101,7 +101,7 @@ fn conv_body(
 mod tests {
     use super::*;
     use crate::conv::{conv2d_s8_ref, ConvGeometry};
-    use crate::sparse::conv2d_s8_sparse_plan::tests::{lcg, requant_params};
+    use crate::sparse::conv2d_s8_sparse_plan::tests::{conv_params, lcg, requant_params};
     use crate::sparse::{encode, encoded_len};
     use crate::Shape4;
 
@@ -144,24 +144,7 @@ mod tests {
             }
         }
         let (bias, mult, shift) = requant_params(o, &mut s);
-        let p = Conv2dS8Params {
-            input_shape: is,
-            filter_shape: fs,
-            output_shape: os,
-            geometry: ConvGeometry {
-                stride_h: stride,
-                stride_w: stride,
-                pad_h: pad,
-                pad_w: pad,
-                ..Default::default()
-            },
-            input_offset: 17,
-            output_offset: -5,
-            act_min: -128,
-            act_max: 127,
-            output_multiplier: &mult,
-            output_shift: &shift,
-        };
+        let p = conv_params((is, fs, os), stride, pad, 17, &mult, &shift);
         let mut want = vec![0i8; os.n * oh * ow * o];
         conv2d_s8_ref(&p, &input, &filter, Some(&bias), &mut want).unwrap();
         let mut enc = vec![0u8; encoded_len(&filter, o, k, block).unwrap()];

@@ -253,6 +253,8 @@ mod avx2 {
 pub(crate) mod tests {
     use super::*;
     use crate::conv::{conv2d_s8_ref, ConvGeometry};
+    use crate::depthwise::DepthwiseS8Params;
+    use crate::fully_connected::FullyConnectedS8Params;
     use crate::sparse::{build_plan, plan_len};
     use crate::Shape4;
 
@@ -270,6 +272,88 @@ pub(crate) mod tests {
             .collect();
         let shift = (0..o).map(|_| -((lcg(s) % 9) as i32) - 1).collect();
         (bias, mult, shift)
+    }
+
+    /// The conv parameters of the sparse conv tests: square stride and padding, a fixed
+    /// output offset and the full int8 range, so cases differ only in shape and input offset.
+    pub(crate) fn conv_params<'a>(
+        (is, fs, os): (Shape4, Shape4, Shape4),
+        stride: usize,
+        pad: usize,
+        input_offset: i32,
+        mult: &'a [i32],
+        shift: &'a [i32],
+    ) -> Conv2dS8Params<'a> {
+        Conv2dS8Params {
+            input_shape: is,
+            filter_shape: fs,
+            output_shape: os,
+            geometry: square(stride, pad),
+            input_offset,
+            output_offset: -5,
+            act_min: -128,
+            act_max: 127,
+            output_multiplier: mult,
+            output_shift: shift,
+        }
+    }
+
+    /// The depthwise parameters of the sparse depthwise tests; `act_min` above -128 so the
+    /// clamp is exercised.
+    pub(crate) fn depthwise_params<'a>(
+        (is, fs, os): (Shape4, Shape4, Shape4),
+        stride: usize,
+        pad: usize,
+        depth_multiplier: usize,
+        mult: &'a [i32],
+        shift: &'a [i32],
+    ) -> DepthwiseS8Params<'a> {
+        DepthwiseS8Params {
+            input_shape: is,
+            filter_shape: fs,
+            output_shape: os,
+            geometry: square(stride, pad),
+            depth_multiplier,
+            input_offset: 9,
+            output_offset: 3,
+            act_min: -100,
+            act_max: 127,
+            output_multiplier: mult,
+            output_shift: shift,
+        }
+    }
+
+    /// The fully connected parameters of the sparse fully connected tests (symmetric weights,
+    /// as the sparse kernels require).
+    pub(crate) fn fc_params<'a>(
+        batches: usize,
+        i: usize,
+        o: usize,
+        mult: &'a [i32],
+        shift: &'a [i32],
+    ) -> FullyConnectedS8Params<'a> {
+        FullyConnectedS8Params {
+            batches,
+            input_depth: i,
+            output_depth: o,
+            input_offset: -3,
+            filter_offset: 0,
+            output_offset: 4,
+            act_min: -128,
+            act_max: 127,
+            output_multiplier: mult,
+            output_shift: shift,
+        }
+    }
+
+    fn square(stride: usize, pad: usize) -> ConvGeometry {
+        ConvGeometry {
+            stride_h: stride,
+            stride_w: stride,
+            pad_h: pad,
+            pad_w: pad,
+            ..Default::default()
+        }
     }
 
     /// Owned plan lists of a dense filter.
@@ -315,24 +399,7 @@ pub(crate) mod tests {
             .collect();
         let (bias, mult, shift) = requant_params(o, &mut s);
         for input_offset in [128, -127, 17] {
-            let p = Conv2dS8Params {
-                input_shape: is,
-                filter_shape: fs,
-                output_shape: os,
-                geometry: ConvGeometry {
-                    stride_h: stride,
-                    stride_w: stride,
-                    pad_h: pad,
-                    pad_w: pad,
-                    ..Default::default()
-                },
-                input_offset,
-                output_offset: -5,
-                act_min: -128,
-                act_max: 127,
-                output_multiplier: &mult,
-                output_shift: &shift,
-            };
+            let p = conv_params((is, fs, os), stride, pad, input_offset, &mult, &shift);
             let mut want = vec![0i8; os.n * oh * ow * o];
             conv2d_s8_ref(&p, &input, &filter, Some(&bias), &mut want).unwrap();
             let (rs, cs, vs) = plan_of(&filter, o, k);

@@ -59,9 +59,10 @@ pub fn depthwise_conv2d_s8_sparse_plan(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::conv::ConvGeometry;
     use crate::depthwise::depthwise_conv2d_s8_ref;
-    use crate::sparse::conv2d_s8_sparse_plan::tests::{lcg, plan_of, requant_params};
+    use crate::sparse::conv2d_s8_sparse_plan::tests::{
+        depthwise_params, lcg, plan_of, requant_params,
+    };
     use crate::sparse::depthwise_rows;
     use crate::Shape4;
 
@@ -83,25 +84,7 @@ mod tests {
             })
             .collect();
         let (bias, mult, shift) = requant_params(oc, &mut s);
-        let p = DepthwiseS8Params {
-            input_shape: is,
-            filter_shape: fs,
-            output_shape: os,
-            geometry: ConvGeometry {
-                stride_h: stride,
-                stride_w: stride,
-                pad_h: pad,
-                pad_w: pad,
-                ..Default::default()
-            },
-            depth_multiplier: mult_,
-            input_offset: 9,
-            output_offset: 3,
-            act_min: -100,
-            act_max: 127,
-            output_multiplier: &mult,
-            output_shift: &shift,
-        };
+        let p = depthwise_params((is, fs, os), stride, pad, mult_, &mult, &shift);
         let mut want = vec![0i8; 2 * oh * oh * oc];
         depthwise_conv2d_s8_ref(&p, &input, &filter, Some(&bias), &mut want).unwrap();
         let mut rows = vec![0i8; filter.len()];

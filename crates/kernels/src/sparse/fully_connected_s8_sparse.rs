@@ -46,6 +46,7 @@ pub fn fully_connected_s8_sparse(
 mod tests {
     use super::*;
     use crate::fully_connected::fully_connected_s8_ref;
+    use crate::sparse::conv2d_s8_sparse_plan::tests::fc_params;
     use crate::sparse::{encode, encoded_len};
 
     #[test]
@@ -70,18 +71,7 @@ mod tests {
                 .map(|_| 1_200_000_000 + (r() % 800_000_000) as i32)
                 .collect();
             let shift: Vec<i32> = (0..n).map(|_| -((r() % 8) as i32) - 2).collect();
-            let p = FullyConnectedS8Params {
-                batches,
-                input_depth: i,
-                output_depth: o,
-                input_offset: -3,
-                filter_offset: 0,
-                output_offset: 4,
-                act_min: -128,
-                act_max: 127,
-                output_multiplier: &mult,
-                output_shift: &shift,
-            };
+            let p = fc_params(batches, i, o, &mult, &shift);
             let mut want = vec![0i8; batches * o];
             fully_connected_s8_ref(&p, &input, &filter, Some(&bias), &mut want).unwrap();
             let mut enc = vec![0u8; encoded_len(&filter, o, i, block).unwrap()];

@@ -37,7 +37,7 @@ pub fn fully_connected_s8_sparse_plan(
 mod tests {
     use super::*;
     use crate::fully_connected::fully_connected_s8_ref;
-    use crate::sparse::conv2d_s8_sparse_plan::tests::plan_of;
+    use crate::sparse::conv2d_s8_sparse_plan::tests::{fc_params, plan_of};
 
     #[test]
     fn matches_dense_reference() {
@@ -68,18 +68,7 @@ mod tests {
                 .map(|_| 1_200_000_000 + (r() % 800_000_000) as i32)
                 .collect();
             let shift: Vec<i32> = (0..n).map(|_| -((r() % 8) as i32) - 2).collect();
-            let p = FullyConnectedS8Params {
-                batches,
-                input_depth: i,
-                output_depth: o,
-                input_offset: -3,
-                filter_offset: 0,
-                output_offset: 4,
-                act_min: -128,
-                act_max: 127,
-                output_multiplier: &mult,
-                output_shift: &shift,
-            };
+            let p = fc_params(batches, i, o, &mult, &shift);
             let mut want = vec![0i8; batches * o];
             fully_connected_s8_ref(&p, &input, &filter, Some(&bias), &mut want).unwrap();
             let (rs, cs, vs) = plan_of(&filter, o, i);

@@ -182,10 +182,12 @@ pub fn depthwise_conv2d_s8_tfsr2(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::conv::{conv2d_s8_ref, ConvGeometry};
+    use crate::conv::conv2d_s8_ref;
     use crate::depthwise::depthwise_conv2d_s8_ref;
     use crate::fully_connected::fully_connected_s8_ref;
-    use crate::sparse::conv2d_s8_sparse_plan::tests::{lcg, requant_params};
+    use crate::sparse::conv2d_s8_sparse_plan::tests::{
+        conv_params, depthwise_params, fc_params, lcg, requant_params,
+    };
     use crate::sparse::{depthwise_rows, encode_tfsr2, tfsr2_len, Encoding, Layout};
     use crate::Shape4;
 
@@ -245,24 +247,7 @@ mod tests {
             let k = kh * kh * c;
             let filter = sparse(o * k, keep, &mut s);
             let (bias, mult, shift) = requant_params(o, &mut s);
-            let p = Conv2dS8Params {
-                input_shape: is,
-                filter_shape: fs,
-                output_shape: os,
-                geometry: ConvGeometry {
-                    stride_h: stride,
-                    stride_w: stride,
-                    pad_h: pad,
-                    pad_w: pad,
-                    ..Default::default()
-                },
-                input_offset: 17,
-                output_offset: -5,
-                act_min: -128,
-                act_max: 127,
-                output_multiplier: &mult,
-                output_shift: &shift,
-            };
+            let p = conv_params((is, fs, os), stride, pad, 17, &mult, &shift);
             let mut want = vec![0i8; os.n * oh * oh * o];
             conv2d_s8_ref(&p, &input, &filter, Some(&bias), &mut want).unwrap();
             for e in encodings() {
@@ -295,18 +280,7 @@ mod tests {
                 .map(|_| 1_200_000_000 + (lcg(&mut s) % 800_000_000) as i32)
                 .collect();
             let shift: Vec<i32> = (0..o).map(|_| -((lcg(&mut s) % 8) as i32) - 2).collect();
-            let p = FullyConnectedS8Params {
-                batches,
-                input_depth: i,
-                output_depth: o,
-                input_offset: -3,
-                filter_offset: 0,
-                output_offset: 4,
-                act_min: -128,
-                act_max: 127,
-                output_multiplier: &mult,
-                output_shift: &shift,
-            };
+            let p = fc_params(batches, i, o, &mult, &shift);
             let mut want = vec![0i8; batches * o];
             fully_connected_s8_ref(&p, &input, &filter, Some(&bias), &mut want).unwrap();
             for e in encodings() {
@@ -339,25 +313,7 @@ mod tests {
             let input: Vec<i8> = (0..2 * h * h * c).map(|_| lcg(&mut s) as i8).collect();
             let filter = sparse(k * k * oc, keep, &mut s);
             let (bias, mult, shift) = requant_params(oc, &mut s);
-            let p = DepthwiseS8Params {
-                input_shape: is,
-                filter_shape: fs,
-                output_shape: os,
-                geometry: ConvGeometry {
-                    stride_h: stride,
-                    stride_w: stride,
-                    pad_h: pad,
-                    pad_w: pad,
-                    ..Default::default()
-                },
-                depth_multiplier: dm,
-                input_offset: 9,
-                output_offset: 3,
-                act_min: -100,
-                act_max: 127,
-                output_multiplier: &mult,
-                output_shift: &shift,
-            };
+            let p = depthwise_params((is, fs, os), stride, pad, dm, &mult, &shift);
             let mut want = vec![0i8; 2 * oh * oh * oc];
             depthwise_conv2d_s8_ref(&p, &input, &filter, Some(&bias), &mut want).unwrap();
             let mut rows = vec![0i8; filter.len()];
