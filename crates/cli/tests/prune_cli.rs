@@ -7,18 +7,14 @@
 //! `/work/venv-tf/bin/python`, else `.venv/bin/python`. Without one it prints
 //! `SKIPPED: …` and passes, unless `TINYFORGE_REQUIRE_TOOLS=1`.
 mod common;
-use common::{int8_inputs, tflm_matches_tinyforge};
-use std::path::{Path, PathBuf};
+use common::{int8_inputs, root, tflm_matches_tinyforge};
+use std::path::Path;
 use std::process::Command;
 
 use rand::SeedableRng;
 use tinyforge_compress::prune::{finetune, FineTune};
 use tinyforge_train::layers::*;
 use tinyforge_train::Model;
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
 
 fn tinyforge() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_tinyforge"));

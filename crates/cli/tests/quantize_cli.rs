@@ -5,13 +5,9 @@
 //! `/work/venv-tf/bin/python`, else `.venv/bin/python` in the repo. Without one it prints
 //! `SKIPPED: …` and passes, unless `TINYFORGE_REQUIRE_TOOLS=1`.
 mod common;
-use common::{int8_inputs, python_with, tflm_matches_tinyforge};
+use common::{int8_inputs, python_with, root, tflm_matches_tinyforge};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
 
 fn tinyforge() -> Command {
     Command::new(env!("CARGO_BIN_EXE_tinyforge"))
@@ -192,40 +188,8 @@ fn quantized_models_run_byte_identically_in_tflm() {
 
 /// A small MNIST recipe (512 train / 256 test images, a conv + dense net, one epoch).
 fn mnist_recipe(dir: &Path) -> PathBuf {
-    let data = root().join("data/mnist");
-    let text = format!(
-        r#"
-[data]
-path = "{}"
-split = {{ by = "ranges", train = {{ first = 512 }}, test = {{ last = 256 }} }}
-
-[model]
-input = [28, 28, 1]
-[[model.layer]]
-type = "conv2d"
-filters = 8
-kernel = 3
-stride = 2
-activation = "relu"
-[[model.layer]]
-type = "max_pool"
-pool = 2
-[[model.layer]]
-type = "flatten"
-[[model.layer]]
-type = "dense"
-units = 10
-
-[train]
-epochs = 1
-batch_size = 64
-lr = 2e-2
-seed = 3
-"#,
-        data.display()
-    );
     let p = dir.join("recipe.toml");
-    std::fs::write(&p, text).unwrap();
+    std::fs::write(&p, common::tiny_mnist_recipe(512, 1, "")).unwrap();
     p
 }
 

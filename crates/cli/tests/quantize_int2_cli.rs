@@ -1,11 +1,9 @@
 //! `tinyforge quantize` with 2-bit weights, mixed precision and the per-layer sensitivity
 //! report, on a tiny MNIST net trained in seconds (conv 3×3/2 → max-pool → dense).
+mod common;
+use common::root;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
 
 fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_tinyforge"));
@@ -23,35 +21,7 @@ fn tiny_model(dir: &Path) -> PathBuf {
     let cfg = dir.join("tiny.toml");
     std::fs::write(
         &cfg,
-        r#"
-[data]
-path = "data/mnist"
-split = { by = "ranges", train = { first = 1024 }, test = { last = 256 } }
-
-[model]
-input = [28, 28, 1]
-[[model.layer]]
-type = "conv2d"
-filters = 8
-kernel = 3
-stride = 2
-activation = "relu"
-[[model.layer]]
-type = "max_pool"
-pool = 2
-[[model.layer]]
-type = "flatten"
-[[model.layer]]
-type = "dense"
-units = 10
-
-[train]
-epochs = 2
-batch_size = 64
-lr = 2e-2
-schedule = "cosine"
-seed = 3
-"#,
+        common::tiny_mnist_recipe(1024, 2, r#"schedule = "cosine""#),
     )
     .unwrap();
     let out = dir.join("train");

@@ -2,14 +2,12 @@
 //! MNIST images, a tiny net, 1–2 epochs): JSON output, the exported model evaluated by the
 //! runtime agrees with the engine, `--resume` after an interruption ends bit-identical to an
 //! uninterrupted run, and bad configs or data give one error line naming the file.
+mod common;
+use common::root;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use serde_json::Value;
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
 
 /// The binary, run from the repository root (recipes name `data/…` relative to it).
 fn bin() -> Command {

@@ -4,6 +4,8 @@
 //!
 //! Without the cross tools these tests print a SKIPPED line and pass, unless
 //! `TINYFORGE_REQUIRE_TOOLS=1`, where they fail.
+mod common;
+use common::residual_stem;
 use tinyforge_deploy::{emit_c, host_run, mcu_run, tools_available, SequentialLayout};
 use tinyforge_graph::build::GraphBuilder;
 use tinyforge_graph::{Activation, Graph, Op, Padding, Quant};
@@ -124,16 +126,7 @@ fn fully_connected_on_qemu_matches_rust_reference() {
 fn tiny_cnn() -> Graph {
     let mut b = GraphBuilder::new("tiny cnn");
     let x = b.input("image", &[1, 9, 8, 3]);
-    let c1 = b
-        .conv2d(x, 8, (3, 3), 2, Padding::Same, Activation::Relu)
-        .unwrap();
-    let d1 = b
-        .depthwise(c1, (3, 3), 1, Padding::Same, Activation::Relu6)
-        .unwrap();
-    let p1 = b
-        .conv2d(d1, 8, (1, 1), 1, Padding::Valid, Activation::None)
-        .unwrap();
-    let a1 = b.add(p1, c1, Activation::Relu).unwrap();
+    let [c1, d1, _, a1] = residual_stem(&mut b, x);
     let c2 = b
         .conv2d(a1, 7, (3, 3), 1, Padding::Valid, Activation::None)
         .unwrap();

@@ -1,7 +1,7 @@
 //! The generated `no_std` Rust crate, built for the host: its outputs equal the TFLite Micro
 //! reference (kws), the host runtime and the generated C library.
 mod common;
-use common::{concat_graph, float_io_graph, pad_graph, pseudo_random};
+use common::{concat_graph, float_io_graph, pad_graph, pseudo_random, residual_stem};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use tinyforge_deploy::{emit_c, emit_rust, host_run, SequentialLayout};
@@ -53,16 +53,7 @@ fn run_crate(dir: &Path, input: &[u8]) -> Vec<u8> {
 fn small_cnn() -> Graph {
     let mut b = GraphBuilder::new("small cnn");
     let x = b.input("image", &[1, 9, 8, 3]);
-    let c1 = b
-        .conv2d(x, 8, (3, 3), 2, Padding::Same, Activation::Relu)
-        .unwrap();
-    let d1 = b
-        .depthwise(c1, (3, 3), 1, Padding::Same, Activation::Relu6)
-        .unwrap();
-    let p1 = b
-        .conv2d(d1, 8, (1, 1), 1, Padding::Valid, Activation::None)
-        .unwrap();
-    let a1 = b.add(p1, c1, Activation::Relu).unwrap();
+    let [c1, _, _, a1] = residual_stem(&mut b, x);
     let pool = b.avg_pool(a1, (5, 4), 1, Padding::Valid).unwrap();
     let flat = b.reshape(pool, &[1, 8]).unwrap();
     let fc = b.fully_connected(flat, 5, Activation::None).unwrap();

@@ -4,8 +4,9 @@
 //! Model totals here cover the conv/depthwise/FC/pool layers only; the runtime times whole
 //! models.
 
+mod common;
+
 use std::hint::black_box;
-use std::time::Instant;
 use tinyforge_kernels::conv::{
     conv2d_s8, conv2d_s8_1x1, conv2d_s8_fast, conv2d_s8_outer, conv2d_s8_ref, Conv2dS8Params,
     ConvGeometry,
@@ -41,18 +42,8 @@ impl Rng {
     }
 }
 
-fn time<F: FnMut()>(mut f: F) -> f64 {
-    f();
-    let mut best = f64::MAX;
-    for _ in 0..5 {
-        let reps = 5;
-        let t = Instant::now();
-        for _ in 0..reps {
-            f();
-        }
-        best = best.min(t.elapsed().as_secs_f64() / reps as f64);
-    }
-    best
+fn time<F: FnMut()>(f: F) -> f64 {
+    common::best_of(5, 5, f)
 }
 
 fn run(layer: Layer, rng: &mut Rng) -> (f64, f64) {

@@ -5,8 +5,9 @@
 //! (`tinyforge_runtime::sparse::density_threshold`). Plain `std::time` loop:
 //! `cargo bench -p tinyforge-kernels --bench sparse`.
 
+mod common;
+
 use std::hint::black_box;
-use std::time::Instant;
 use tinyforge_kernels::conv::{conv2d_s8, Conv2dS8Params, ConvGeometry};
 use tinyforge_kernels::depthwise::{depthwise_conv2d_s8, DepthwiseS8Params};
 use tinyforge_kernels::fully_connected::{fully_connected_s8, FullyConnectedS8Params};
@@ -49,18 +50,9 @@ impl Rng {
     }
 }
 
-fn time<F: FnMut()>(mut f: F) -> f64 {
-    f();
-    let mut best = f64::MAX;
-    for _ in 0..7 {
-        let reps = 50;
-        let t = Instant::now();
-        for _ in 0..reps {
-            f();
-        }
-        best = best.min(t.elapsed().as_secs_f64() / reps as f64);
-    }
-    best * 1e6
+/// Microseconds per call.
+fn time<F: FnMut()>(f: F) -> f64 {
+    common::best_of(7, 50, f) * 1e6
 }
 
 struct Plan {

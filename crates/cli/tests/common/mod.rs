@@ -4,8 +4,47 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn root() -> PathBuf {
+/// The repository root: recipes and test data are named relative to it.
+pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The tests' small MNIST recipe — conv 3×3/2 (8 filters) → max-pool → dense, trained in
+/// seconds on the first `train_images` bundled images and tested on the last 256; `extra_train`
+/// adds lines to its [train] section.
+pub fn tiny_mnist_recipe(train_images: usize, epochs: usize, extra_train: &str) -> String {
+    format!(
+        r#"
+[data]
+path = "{}"
+split = {{ by = "ranges", train = {{ first = {train_images} }}, test = {{ last = 256 }} }}
+
+[model]
+input = [28, 28, 1]
+[[model.layer]]
+type = "conv2d"
+filters = 8
+kernel = 3
+stride = 2
+activation = "relu"
+[[model.layer]]
+type = "max_pool"
+pool = 2
+[[model.layer]]
+type = "flatten"
+[[model.layer]]
+type = "dense"
+units = 10
+
+[train]
+epochs = {epochs}
+batch_size = 64
+lr = 2e-2
+seed = 3
+{extra_train}
+"#,
+        root().join("data/mnist").display()
+    )
 }
 
 /// A Python that can import `module`, or `None` after printing a SKIPPED line (a failure when

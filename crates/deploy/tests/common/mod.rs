@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use tinyforge_graph::build::GraphBuilder;
-use tinyforge_graph::{Activation, DType, Graph, Op, Padding, Quant};
+use tinyforge_graph::{Activation, DType, Graph, Op, Padding, Quant, TensorId};
 
 pub fn pseudo_random(n: usize, seed: u32) -> Vec<u8> {
     let mut s = seed;
@@ -118,12 +118,10 @@ pub fn concat_graph() -> Graph {
 
 pub const INPUT: [usize; 4] = [1, 10, 9, 3];
 
-/// The test net of the compressed-filter tests: conv 3×3/2 (K = 27: int4 rows start mid-byte) → depthwise → 1×1 conv fused with a residual
-/// add (K = 8) → conv 3×3 (K = 72) → depthwise with a channel tail → pool → FC (K = 7) →
-/// softmax.
-pub fn compressed_net() -> Graph {
-    let mut b = GraphBuilder::new("compressed net");
-    let x = b.input("image", &INPUT);
+/// The residual block every code-generation test net opens with: conv 3×3/2 (ReLU) →
+/// depthwise 3×3 (ReLU6) → 1×1 conv → add of the conv's output (ReLU), which the planner
+/// fuses into the 1×1 conv. Returns `[conv, depthwise, pointwise, add]`.
+pub fn residual_stem(b: &mut GraphBuilder, x: TensorId) -> [TensorId; 4] {
     let c1 = b
         .conv2d(x, 8, (3, 3), 2, Padding::Same, Activation::Relu)
         .unwrap();
@@ -134,6 +132,16 @@ pub fn compressed_net() -> Graph {
         .conv2d(d1, 8, (1, 1), 1, Padding::Valid, Activation::None)
         .unwrap();
     let a1 = b.add(p1, c1, Activation::Relu).unwrap();
+    [c1, d1, p1, a1]
+}
+
+/// The test net of the compressed-filter tests: conv 3×3/2 (K = 27: int4 rows start mid-byte) → depthwise → 1×1 conv fused with a residual
+/// add (K = 8) → conv 3×3 (K = 72) → depthwise with a channel tail → pool → FC (K = 7) →
+/// softmax.
+pub fn compressed_net() -> Graph {
+    let mut b = GraphBuilder::new("compressed net");
+    let x = b.input("image", &INPUT);
+    let [c1, d1, p1, a1] = residual_stem(&mut b, x);
     let c2 = b
         .conv2d(a1, 7, (3, 3), 1, Padding::Valid, Activation::None)
         .unwrap();

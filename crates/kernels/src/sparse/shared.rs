@@ -54,6 +54,20 @@ impl SparseRows for SparsePlan<'_> {
     }
 }
 
+/// The part every entry check shares: the layer rule the kernel depends on (`layer_ok`),
+/// the filter's rows against the layer's, then the stored bytes.
+#[inline]
+fn check_rows(
+    filter: &impl SparseRows,
+    rows_row_len: (usize, usize),
+    layer_ok: bool,
+) -> KernelResult {
+    if !layer_ok || filter.dims() != rows_row_len {
+        return Err(KernelError::BadParams);
+    }
+    filter.check_stored()
+}
+
 /// Checks an ungrouped conv layer and its sparse filter against the buffers; returns the
 /// row length `K = KH·KW·I`.
 #[inline]
@@ -67,12 +81,8 @@ pub(super) fn check_conv(
     let fs = p.filter_shape;
     let k = fs.h * fs.w * fs.c;
     p.check(input.len(), fs.n * k, bias.map(<[i32]>::len), output.len())?;
-    let (rows, row_len) = filter.dims();
     // A row spans every input channel, which only holds for ungrouped convolutions.
-    if p.input_shape.c != fs.c || rows != fs.n || row_len != k {
-        return Err(KernelError::BadParams);
-    }
-    filter.check_stored()?;
+    check_rows(filter, (fs.n, k), p.input_shape.c == fs.c)?;
     Ok(k)
 }
 
@@ -91,14 +101,13 @@ pub(super) fn check_fully_connected(
         bias.map(<[i32]>::len),
         output.len(),
     )?;
-    let (rows, row_len) = filter.dims();
     // With a weight zero point a zero weight still adds `filter_offset · x`, so it could not
     // be skipped.
-    if p.filter_offset != 0 || rows != p.output_depth || row_len != p.input_depth {
-        return Err(KernelError::BadParams);
-    }
-    filter.check_stored()?;
-    Ok(())
+    check_rows(
+        filter,
+        (p.output_depth, p.input_depth),
+        p.filter_offset == 0,
+    )
 }
 
 /// Checks a depthwise layer and its sparse filter (one row of taps per output channel)
@@ -119,12 +128,8 @@ pub(super) fn check_depthwise(
         bias.map(<[i32]>::len),
         output.len(),
     )?;
-    let (rows, row_len) = filter.dims();
     // The kernels divide by the multiplier to find a channel's input.
-    if rows != fs.c || row_len != taps || p.depth_multiplier == 0 {
-        return Err(KernelError::BadParams);
-    }
-    filter.check_stored()?;
+    check_rows(filter, (fs.c, taps), p.depth_multiplier != 0)?;
     Ok(taps)
 }
 
